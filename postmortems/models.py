@@ -1,0 +1,1 @@
+"""Postmortems: from a resolved incident to a reviewed, published report."""
