@@ -44,7 +44,8 @@ def postgres_required(settings) -> None:
         service_missing("DATABASE_URL does not point at PostgreSQL")
 
 
+
 @pytest.fixture(autouse=True)
-def _mail_and_media_in_tmp(settings, tmp_path):
-    """Never write test mail into the developer's var/ folder."""
-    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+def _fast_password_hashing(settings):
+    """Real hashing costs ~0.3 s per user; tests make many users and check no hash strength."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

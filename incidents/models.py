@@ -84,7 +84,8 @@ class Service(BaseModel):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     escalation_policy = models.ForeignKey(
-        EscalationPolicy, on_delete=models.PROTECT, related_name="services"
+        # RESTRICT: a policy in use can't be deleted on its own, but a whole team can be.
+        EscalationPolicy, on_delete=models.RESTRICT, related_name="services"
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     default_urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.HIGH)

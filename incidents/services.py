@@ -74,6 +74,31 @@ def service_create(
     return service
 
 
+@transaction.atomic
+def service_update(
+    *,
+    service: Service,
+    name: str | None = None,
+    description: str | None = None,
+    escalation_policy: EscalationPolicy | None = None,
+    status: str | None = None,
+) -> Service:
+    """Change a service; an active one must still be able to page somebody."""
+    service = Service.objects.select_for_update().get(pk=service.pk)
+    for field, value in (
+        ("name", name),
+        ("description", description),
+        ("escalation_policy", escalation_policy),
+        ("status", status),
+    ):
+        if value is not None:
+            setattr(service, field, value)
+    service.full_clean()
+    service_check_pageable(status=service.status, policy=service.escalation_policy, team=service.team)
+    service.save()
+    return service
+
+
 def service_check_pageable(
     *, status: str, policy: EscalationPolicy | None, team: Team | None, step_count: int | None = None
 ) -> None:

@@ -1,0 +1,15 @@
+"""The REST API, version 1 (token or session auth; OpenAPI at /api/schema/)."""
+
+from django.urls import path
+
+from schedules import api as schedules_api
+
+app_name = "api"
+urlpatterns = [
+    path("oncall/", schedules_api.OnCallView.as_view(), name="oncall"),
+    path(
+        "schedules/<int:pk>/shifts/",
+        schedules_api.ScheduleShiftsView.as_view(),
+        name="schedule-shifts",
+    ),
+]
