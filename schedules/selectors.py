@@ -4,6 +4,8 @@ Each read loads what it needs in a fixed number of queries, whatever the number 
 layers or overrides, and hands plain values to `schedules.rotation`.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.db.models import Count, QuerySet
@@ -153,9 +155,6 @@ def shifts_of_user(user, start: datetime, end: datetime) -> list[tuple[Schedule,
 
 # ---- shifts about to start: what the shift reminders are about ----
 # (Imported here rather than at the top: this section was appended while others edit the file.)
-
-from collections.abc import Sequence  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,24 @@
 """Writes about schedules: layers and their versions, overrides, calendar tokens."""
 
+import math
 import secrets
+import zoneinfo
 from collections.abc import Sequence
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
+from django.utils.html import format_html
 
-from oncall.models import Role, Team
+from oncall import notify
+from oncall.models import ContactKind, ContactMethod, Role, Team
 
+from . import selectors
 from .models import (
     CalendarToken,
     Layer,
@@ -19,6 +27,7 @@ from .models import (
     LayerVersion,
     Override,
     Schedule,
+    ShiftReminder,
 )
 
 
@@ -129,9 +138,9 @@ def layer_create(
 @transaction.atomic
 def layer_record_version(*, layer: Layer, now: datetime | None = None) -> LayerVersion | None:
     """Freeze the layer's current configuration as in force from now on (from its start, if it
-    has not started yet or this is its first configuration). Shifts before that moment keep the configuration they had, so
-    changing the member order or the turn length affects only what is still to come. Returns
-    None when nothing changed."""
+    has not started yet or this is its first configuration). Shifts before that moment keep the
+    configuration they had, so changing the member order or the turn length affects only what
+    is still to come. Returns None when nothing changed."""
     now = now or timezone.now()
     layer = Layer.objects.select_for_update().get(pk=layer.pk)
     member_ids = list(layer.members.order_by("position", "id").values_list("user_id", flat=True))
@@ -234,22 +243,6 @@ def calendar_token_reset(*, user: AbstractUser) -> str:
 # ---- shift reminders: "your on-call shift starts in 1 hour" and "starts now" ----
 # (Imported here rather than at the top: this section was appended while others edit the file.)
 
-import math  # noqa: E402
-import zoneinfo  # noqa: E402
-from datetime import timedelta  # noqa: E402
-
-from django.conf import settings  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.exceptions import ObjectDoesNotExist  # noqa: E402
-from django.db import IntegrityError  # noqa: E402
-from django.db.models import Prefetch  # noqa: E402
-from django.utils.html import format_html  # noqa: E402
-
-from oncall import notify  # noqa: E402
-from oncall.models import ContactKind, ContactMethod  # noqa: E402
-
-from . import selectors  # noqa: E402
-from .models import ShiftReminder  # noqa: E402
 
 SHIFT_REMINDER_LEAD = timedelta(minutes=60)  # "starts in …" for shifts starting this soon
 SHIFT_REMINDER_GRACE = timedelta(minutes=10)  # "starts now" for shifts that started this recently
