@@ -23,7 +23,8 @@ class EscalationPolicy(BaseModel):
     name = models.CharField(max_length=100)
     description = models.TextField(blank=True)
     repeat_count = models.PositiveSmallIntegerField(
-        default=0, validators=[MaxValueValidator(9)],
+        default=0,
+        validators=[MaxValueValidator(9)],
         help_text="How many more times to run all steps again if nobody acknowledges (0–9).",
     )
 
@@ -40,23 +41,30 @@ class EscalationPolicy(BaseModel):
 
 
 class EscalationStep(BaseModel):
-    """One rung of a policy: page these targets, then wait `delay_minutes` for an acknowledgement."""
+    """One rung of a policy: page these targets, then wait `delay_minutes` for an ack."""
 
     policy = models.ForeignKey(EscalationPolicy, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(default=0)
     delay_minutes = models.PositiveIntegerField(
-        default=30, validators=[MinValueValidator(0), MaxValueValidator(24 * 60)],
+        default=30,
+        validators=[MinValueValidator(0), MaxValueValidator(24 * 60)],
         help_text="Minutes to wait for an acknowledgement before the next step.",
     )
     target_users = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="escalation_steps", verbose_name="users"
     )
     target_schedules = models.ManyToManyField(
-        Schedule, blank=True, related_name="escalation_steps", verbose_name="schedules",
+        Schedule,
+        blank=True,
+        related_name="escalation_steps",
+        verbose_name="schedules",
         help_text="Whoever is on call on the schedule when the step fires.",
     )
     target_teams = models.ManyToManyField(
-        Team, blank=True, related_name="escalation_steps", verbose_name="whole teams",
+        Team,
+        blank=True,
+        related_name="escalation_steps",
+        verbose_name="whole teams",
         help_text="Every lead and responder of the team.",
     )
 
@@ -85,7 +93,9 @@ class Service(BaseModel):
     description = models.TextField(blank=True)
     escalation_policy = models.ForeignKey(
         # RESTRICT: a policy in use can't be deleted on its own, but a whole team can be.
-        EscalationPolicy, on_delete=models.RESTRICT, related_name="services"
+        EscalationPolicy,
+        on_delete=models.RESTRICT,
+        related_name="services",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     default_urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.HIGH)
@@ -142,7 +152,10 @@ class Integration(BaseModel):
 
 
 class Incident(BaseModel):
-    """Something is wrong with a service and someone must act: triggered → acknowledged → resolved."""
+    """Something is wrong with a service and someone must act.
+
+    Triggered → acknowledged → resolved; the milestone times give MTTA and MTTR.
+    """
 
     class Status(models.TextChoices):
         TRIGGERED = "triggered", "Triggered"

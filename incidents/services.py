@@ -94,13 +94,19 @@ def service_update(
         if value is not None:
             setattr(service, field, value)
     service.full_clean()
-    service_check_pageable(status=service.status, policy=service.escalation_policy, team=service.team)
+    service_check_pageable(
+        status=service.status, policy=service.escalation_policy, team=service.team
+    )
     service.save()
     return service
 
 
 def service_check_pageable(
-    *, status: str, policy: EscalationPolicy | None, team: Team | None, step_count: int | None = None
+    *,
+    status: str,
+    policy: EscalationPolicy | None,
+    team: Team | None,
+    step_count: int | None = None,
 ) -> None:
     """An active service must be able to page somebody: its policy is the team's and has steps."""
     if policy is None:
@@ -167,7 +173,5 @@ def team_paging_defaults_create(*, team: Team) -> Service:
             description="Created with the team. Point your monitoring at its integration.",
             escalation_policy=policy,
         )
-        integration_create(
-            service=service, name="Events API v2", kind=Integration.Kind.EVENTS_V2
-        )
+        integration_create(service=service, name="Events API v2", kind=Integration.Kind.EVENTS_V2)
     return service

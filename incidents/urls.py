@@ -1,4 +1,13 @@
+"""Pages of the incidents app. The home page is routed in oncall/urls.py as plain `home`
+(settings.LOGIN_REDIRECT_URL) but its view lives here, with the other paging pages."""
+
 from django.urls import path
 
+from . import views
+
 app_name = "incidents"
-urlpatterns: list = []
+urlpatterns = [
+    path("incidents/", views.incident_list, name="list"),
+    path("services/", views.service_list, name="services"),
+    path("reports/", views.reports, name="reports"),
+]

@@ -4,12 +4,13 @@ from django.urls import NoReverseMatch, reverse
 
 from . import access
 
+# (label, URL name, open to observers) — observers read postmortems and reports only.
 SECTIONS = [
-    ("Incidents", "incidents:list"),
-    ("Schedules", "schedules:list"),
-    ("Services", "incidents:services"),
-    ("Postmortems", "postmortems:list"),
-    ("Reports", "incidents:reports"),
+    ("Incidents", "incidents:list", False),
+    ("Schedules", "schedules:list", False),
+    ("Services", "incidents:services", False),
+    ("Postmortems", "postmortems:list", True),
+    ("Reports", "incidents:reports", True),
 ]
 
 
@@ -18,10 +19,13 @@ def navigation(request) -> dict:
     if user is None or not user.is_authenticated:
         return {"nav_items": []}
     items = []
-    for label, name in SECTIONS:
+    observer = access.is_observer_only(user)
+    for label, name, for_observers in SECTIONS:
+        if observer and not for_observers:
+            continue
         try:
             url = reverse(name)
-        except NoReverseMatch:  # a section whose app is not installed in this build
+        except NoReverseMatch:  # a section not built yet (postmortems come with their issue)
             continue
         items.append({"label": label, "url": url, "active": request.path.startswith(url)})
     if access.can_administer(user):

@@ -94,9 +94,7 @@ class Membership(BaseModel):
         ordering = ["team__name", "role", "user__username"]
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="membership_unique_team_user"),
-            models.CheckConstraint(
-                condition=Q(role__in=Role.values), name="membership_role_valid"
-            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
         ]
 
     def __str__(self) -> str:
@@ -111,11 +109,15 @@ class Profile(BaseModel):
     )
     display_name = models.CharField(max_length=150, blank=True)
     time_zone = models.CharField(
-        max_length=64, default="UTC", validators=[validate_time_zone],
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
         help_text="IANA time zone, e.g. Europe/Paris. Times on the pages are shown in it.",
     )
     phone = models.CharField(
-        max_length=32, blank=True, validators=[validate_phone],
+        max_length=32,
+        blank=True,
+        validators=[validate_phone],
         help_text="International format, e.g. +44 20 7946 0958.",
     )
 
@@ -204,14 +206,15 @@ class Urgency(models.TextChoices):
 
 
 class NotificationRule(BaseModel):
-    """"N minutes after I am paged, notify me via contact method X" — per urgency, as PagerDuty."""
+    """ "N minutes after I am paged, notify me via contact method X" — per urgency, as PagerDuty."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_rules"
     )
     urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.HIGH)
     delay_minutes = models.PositiveIntegerField(
-        default=0, validators=[MinValueValidator(0)],
+        default=0,
+        validators=[MinValueValidator(0)],
         help_text="Minutes after you are paged.",
     )
     contact_method = models.ForeignKey(
@@ -235,9 +238,14 @@ class NotificationRule(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_urgency_display()}: after {self.delay_minutes} min via {self.contact_method}"
+        return (
+            f"{self.get_urgency_display()}: after {self.delay_minutes} min "
+            f"via {self.contact_method}"
+        )
 
     def clean(self) -> None:
         super().clean()
         if self.contact_method_id and self.user_id and self.contact_method.user_id != self.user_id:
-            raise ValidationError({"contact_method": "Choose one of this person's own contact methods."})
+            raise ValidationError(
+                {"contact_method": "Choose one of this person's own contact methods."}
+            )

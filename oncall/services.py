@@ -10,7 +10,16 @@ from django.utils.module_loading import import_string
 from django.utils.text import slugify
 
 from . import access
-from .models import ContactMethod, Membership, NotificationRule, Profile, Role, Team, Urgency
+from .models import (
+    ContactMethod,
+    Membership,
+    NotificationRule,
+    Profile,
+    Role,
+    Team,
+    Urgency,
+    normalize_phone,
+)
 
 User = get_user_model()
 
@@ -31,7 +40,9 @@ def user_create(
         user = User.objects.create_superuser(username=username, email=email, password=password)
     else:
         user = User.objects.create_user(username=username, email=email, password=password)
-    profile = Profile(user=user, display_name=display_name, time_zone=time_zone, phone=phone)
+    profile = Profile(
+        user=user, display_name=display_name, time_zone=time_zone, phone=normalize_phone(phone)
+    )
     profile.full_clean(exclude=["user"])
     profile.save()
     return user
@@ -48,13 +59,11 @@ def profile_for(user: AbstractUser) -> Profile:
 
 
 @transaction.atomic
-def profile_update(
-    *, user: AbstractUser, display_name: str, time_zone: str, phone: str
-) -> Profile:
+def profile_update(*, user: AbstractUser, display_name: str, time_zone: str, phone: str) -> Profile:
     profile = profile_for(user)
     profile.display_name = display_name
     profile.time_zone = time_zone
-    profile.phone = phone
+    profile.phone = normalize_phone(phone)
     profile.full_clean(exclude=["user"])
     profile.save()
     return profile

@@ -1,4 +1,8 @@
 from django.urls import path
 
+from . import views
+
 app_name = "schedules"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.schedule_list, name="list"),
+]

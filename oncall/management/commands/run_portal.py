@@ -32,16 +32,34 @@ class Command(BaseCommand):
         (var / "celery" / "control").mkdir(parents=True, exist_ok=True)
         commands = {
             "web": [
-                str(bin_dir / "gunicorn"), "oncall.wsgi:application",
-                "--bind", f"{host}:{port}", "--workers", "2", "--access-logfile", "-",
+                str(bin_dir / "gunicorn"),
+                "oncall.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
             ],
             "worker": [
-                str(bin_dir / "celery"), "-A", "oncall", "worker",
-                "--loglevel", "INFO", "--concurrency", "2",
+                str(bin_dir / "celery"),
+                "-A",
+                "oncall",
+                "worker",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "2",
             ],
             "beat": [
-                str(bin_dir / "celery"), "-A", "oncall", "beat", "--loglevel", "INFO",
-                "--schedule", str(var / "celerybeat-schedule"),
+                str(bin_dir / "celery"),
+                "-A",
+                "oncall",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(var / "celerybeat-schedule"),
             ],
         }
         processes: dict[str, subprocess.Popen] = {}
@@ -58,6 +76,9 @@ class Command(BaseCommand):
                 # Own process group: the terminal's Ctrl-C reaches us, and we stop the children
                 # in order instead of each of them dying halfway through a task.
                 processes[name] = subprocess.Popen(command, start_new_session=True)
+            mail = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+            if mail == "filebased":
+                mail = f"files in {settings.EMAIL_FILE_PATH}"
             database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
             broker = settings.CELERY_BROKER_URL.split("://", 1)[0]
             self.stdout.write(
@@ -66,8 +87,7 @@ class Command(BaseCommand):
                     f"  Sign in as alice / {DEMO_PASSWORD} (team lead, Payments)\n"
                     f"  or admin / {DEMO_PASSWORD} (superuser; the admin is at /admin/)\n"
                     f"  Database: {database}; Celery broker: {broker}; "
-                    f"e-mail: {settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}"
-                    f"{' in ' + settings.EMAIL_FILE_PATH if 'filebased' in settings.EMAIL_BACKEND else ''}\n"
+                    f"e-mail: {mail}\n"
                     "  Ctrl-C stops web, worker and beat.\n"
                 )
             )

@@ -26,10 +26,24 @@ PEOPLE = [
     ("fiona", "Fiona Hart", "Australia/Sydney", "+61 2 5550 0106"),
 ]
 TEAMS = [
-    ("Payments", [("alice", Role.LEAD), ("bruno", Role.RESPONDER), ("chen", Role.RESPONDER),
-                  ("fiona", Role.OBSERVER)]),
-    ("Platform", [("dana", Role.LEAD), ("emeka", Role.RESPONDER), ("chen", Role.RESPONDER),
-                  ("fiona", Role.OBSERVER)]),
+    (
+        "Payments",
+        [
+            ("alice", Role.LEAD),
+            ("bruno", Role.RESPONDER),
+            ("chen", Role.RESPONDER),
+            ("fiona", Role.OBSERVER),
+        ],
+    ),
+    (
+        "Platform",
+        [
+            ("dana", Role.LEAD),
+            ("emeka", Role.RESPONDER),
+            ("chen", Role.RESPONDER),
+            ("fiona", Role.OBSERVER),
+        ],
+    ),
 ]
 
 
@@ -62,8 +76,11 @@ def seed() -> int:
     created = 0
     if not User.objects.filter(username="admin").exists():
         services.user_create(
-            username="admin", email="admin@example.com", password=DEMO_PASSWORD,
-            display_name="Portal admin", is_superuser=True,
+            username="admin",
+            email="admin@example.com",
+            password=DEMO_PASSWORD,
+            display_name="Portal admin",
+            is_superuser=True,
         )
         created += 1
     people = {}
@@ -71,15 +88,25 @@ def seed() -> int:
         user = User.objects.filter(username=username).first()
         if user is None:
             user = services.user_create(
-                username=username, email=f"{username}@example.com", password=DEMO_PASSWORD,
-                display_name=name, time_zone=zone, phone=phone,
+                username=username,
+                email=f"{username}@example.com",
+                password=DEMO_PASSWORD,
+                display_name=name,
+                time_zone=zone,
+                phone=phone,
             )
             email = services.contact_method_create(
-                user=user, kind=ContactMethod.Kind.EMAIL, address=user.email,
-                label="Work e-mail", verified=True,
+                user=user,
+                kind=ContactMethod.Kind.EMAIL,
+                address=user.email,
+                label="Work e-mail",
+                verified=True,
             )
             sms = services.contact_method_create(
-                user=user, kind=ContactMethod.Kind.SMS, address=phone, label="Mobile",
+                user=user,
+                kind=ContactMethod.Kind.SMS,
+                address=phone,
+                label="Mobile",
                 verified=True,
             )
             services.notification_rule_create(
@@ -108,7 +135,9 @@ def seed() -> int:
     critical = EscalationPolicy.objects.filter(team=payments, name="Payments critical").first()
     if critical is None:
         critical = incident_services.escalation_policy_create(
-            team=payments, name="Payments critical", repeat_count=2,
+            team=payments,
+            name="Payments critical",
+            repeat_count=2,
             description="On-call first, then the whole rotation, then the lead.",
         )
         incident_services.escalation_step_add(
@@ -131,7 +160,8 @@ def seed() -> int:
             created += 1
     if not Service.objects.filter(team=payments, name="Payments web").exists():
         service = incident_services.service_create(
-            team=payments, name="Payments web",
+            team=payments,
+            name="Payments web",
             escalation_policy=EscalationPolicy.objects.get(team=payments, name="Default"),
             description="The customer-facing payment pages.",
         )
