@@ -20,7 +20,9 @@ def service_missing(reason: str) -> None:
 def _reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 2
+        ):
             return True
     except OSError:
         return False
@@ -42,7 +44,6 @@ def postgres_required(settings) -> None:
     """For tests that only mean something on PostgreSQL (row locks, concurrency)."""
     if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         service_missing("DATABASE_URL does not point at PostgreSQL")
-
 
 
 @pytest.fixture(autouse=True)

@@ -25,9 +25,7 @@ def run() -> list[dict]:
     from schedules.models import Layer, LayerMember, LayerVersion, Override, Schedule
 
     rng = random.Random(7)
-    users = [
-        people.user_create(username=f"bench{i}", time_zone="Europe/Paris") for i in range(12)
-    ]
+    users = [people.user_create(username=f"bench{i}", time_zone="Europe/Paris") for i in range(12)]
     team = people.team_create(name="Bench", members=[(users[0], Role.LEAD)])
     paris = ZoneInfo("Europe/Paris")
     schedule = services.schedule_create(team=team, name="Year", time_zone="Europe/Paris")
@@ -38,15 +36,26 @@ def run() -> list[dict]:
         ("Business hours", "days", 1, users[8:12], [((0, 1, 2, 3, 4), time(9), time(17))]),
     ]:
         services.layer_create(
-            schedule=schedule, name=name, start=anchor, turn_unit=unit, turn_count=count,
-            handoff_time=time(9), members=members, restrictions=restrictions, now=anchor,
+            schedule=schedule,
+            name=name,
+            start=anchor,
+            turn_unit=unit,
+            turn_count=count,
+            handoff_time=time(9),
+            members=members,
+            restrictions=restrictions,
+            now=anchor,
         )
     overrides = []
     for i in range(500):
         start = YEAR_START + timedelta(minutes=rng.randrange(0, 365 * 24 * 60))
         overrides.append(
-            Override(schedule=schedule, user=users[i % 12], start=start,
-                     end=start + timedelta(hours=rng.choice([1, 2, 4, 8, 12])))
+            Override(
+                schedule=schedule,
+                user=users[i % 12],
+                start=start,
+                end=start + timedelta(hours=rng.choice([1, 2, 4, 8, 12])),
+            )
         )
     Override.objects.bulk_create(overrides)
 
@@ -60,29 +69,49 @@ def run() -> list[dict]:
 
     # 1,000 schedules, each with a weekly layer of 3 people and a few overrides.
     schedules = Schedule.objects.bulk_create(
-        Schedule(team=team, name=f"S{i}", time_zone=rng.choice(
-            ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC"]))
+        Schedule(
+            team=team,
+            name=f"S{i}",
+            time_zone=rng.choice(
+                ["Europe/Paris", "America/New_York", "Asia/Tokyo", "Australia/Sydney", "UTC"]
+            ),
+        )
         for i in range(1000)
     )
     bench_layers = Layer.objects.bulk_create(
-        Layer(schedule=s, name="Weekly", priority=1, start=anchor, turn_unit="weeks",
-              turn_count=1, handoff_time=time(9))
+        Layer(
+            schedule=s,
+            name="Weekly",
+            priority=1,
+            start=anchor,
+            turn_unit="weeks",
+            turn_count=1,
+            handoff_time=time(9),
+        )
         for s in schedules
     )
     LayerMember.objects.bulk_create(
         LayerMember(layer=layer, user=users[(layer.pk + k) % 12], position=k)
-        for layer in bench_layers for k in range(3)
+        for layer in bench_layers
+        for k in range(3)
     )
     LayerVersion.objects.bulk_create(
-        LayerVersion(layer=layer, effective_from=anchor, rotation_start=anchor,
-                     turn_unit="weeks", turn_count=1, handoff_time=time(9),
-                     member_ids=[users[(layer.pk + k) % 12].pk for k in range(3)])
+        LayerVersion(
+            layer=layer,
+            effective_from=anchor,
+            rotation_start=anchor,
+            turn_unit="weeks",
+            turn_count=1,
+            handoff_time=time(9),
+            member_ids=[users[(layer.pk + k) % 12].pk for k in range(3)],
+        )
         for layer in bench_layers
     )
     at = datetime(2027, 6, 15, 3, 30, tzinfo=UTC)
     Override.objects.bulk_create(
-        Override(schedule=s, user=users[0], start=at - timedelta(hours=1),
-                 end=at + timedelta(hours=1))
+        Override(
+            schedule=s, user=users[0], start=at - timedelta(hours=1), end=at + timedelta(hours=1)
+        )
         for s in schedules[::10]
     )
     many = timed(lambda: selectors.who_is_on_call_many(schedules, at), 7)

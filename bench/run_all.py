@@ -20,8 +20,14 @@ def main() -> int:
     failed = 0
     for title, module in MODULES:
         rows = module.run()
-        lines = [f"## {title}", "", (module.__doc__ or "").strip(), "",
-                 "| what | figure | target | met | notes |", "|---|---|---|---|---|"]
+        lines = [
+            f"## {title}",
+            "",
+            (module.__doc__ or "").strip(),
+            "",
+            "| what | figure | target | met | notes |",
+            "|---|---|---|---|---|",
+        ]
         for row in rows:
             met = "yes" if row["ok"] else "**no**"
             failed += 0 if row["ok"] else 1

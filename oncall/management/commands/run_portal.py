@@ -73,9 +73,10 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             for name, command in commands.items():
-                # Own process group: the terminal's Ctrl-C reaches us, and we stop the children
-                # in order instead of each of them dying halfway through a task.
-                processes[name] = subprocess.Popen(command, start_new_session=True)
+                # Same process group: Ctrl-C in the terminal reaches every process at once, and
+                # each shuts down gracefully; whatever is still running after that is stopped
+                # below, and a signal to the group stops them all.
+                processes[name] = subprocess.Popen(command)
             mail = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
             if mail == "filebased":
                 mail = f"files in {settings.EMAIL_FILE_PATH}"
