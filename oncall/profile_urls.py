@@ -15,4 +15,5 @@ urlpatterns = [
     ),
     path("rules/<str:urgency>/add/", views.notification_rule_add, name="rule_add"),
     path("rules/<int:pk>/delete/", views.notification_rule_delete, name="rule_delete"),
+    path("api-token/", views.api_token_reset, name="api_token_reset"),
 ]

@@ -114,6 +114,16 @@ def membership_remove(*, team: Team, user: AbstractUser) -> None:
 
 
 @transaction.atomic
+def api_token_reset(*, user: AbstractUser) -> str:
+    """A new REST API token for the user; the old one stops working at once. The key is
+    returned to be shown once, and is never logged."""
+    from rest_framework.authtoken.models import Token
+
+    Token.objects.filter(user=user).delete()
+    return Token.objects.create(user=user).key
+
+
+@transaction.atomic
 def contact_method_create(
     *, user: AbstractUser, kind: str, address: str, label: str = "", verified: bool = False
 ) -> ContactMethod:

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template import loader
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
 
 from . import selectors, services
 from .forms import ContactMethodForm, NotificationRuleForm, ProfileForm, add_service_errors
@@ -44,6 +45,7 @@ def _render_profile(request, *, status: int = 200, **forms):
             }
         )
     memberships = Membership.objects.filter(user=user).select_related("team")
+    token_created = Token.objects.filter(user=user).values_list("created", flat=True).first()
     context = {
         "profile": profile,
         "profile_form": profile_form,
@@ -51,6 +53,8 @@ def _render_profile(request, *, status: int = 200, **forms):
         "methods": contact.methods,
         "rule_sections": rule_sections,
         "memberships": memberships,
+        "token_created": token_created,
+        "new_token": forms.get("new_token"),
     }
     return render(request, "oncall/profile.html", context, status=status)
 
@@ -146,6 +150,14 @@ def notification_rule_delete(request, pk: int):
     services.notification_rule_delete(rule=rule)
     messages.success(request, f"Notification rule deleted — {description}.")
     return redirect(f"{_profile_url()}#rules-{urgency}")
+
+
+@login_required
+@require_POST
+def api_token_reset(request):
+    """Make a new API token and show it on this response only (never in a message or a log)."""
+    key = services.api_token_reset(user=request.user)
+    return _render_profile(request, new_token=key)
 
 
 def _profile_url() -> str:

@@ -75,10 +75,10 @@ def test_profile_page_queries_do_not_grow(client, ada, django_assert_num_queries
 
     grow()
     # session, user, profile, roles; methods, rules, memberships
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         client.get(PROFILE)
     grow()
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         client.get(PROFILE)
 
 
@@ -315,3 +315,23 @@ def test_rule_form_waits_for_a_contact_method(client, ada):
     html = client.get(PROFILE).content.decode()
     assert "Add a contact method above first" in html
     assert "Add high urgency rule" not in html
+
+
+def test_api_token_is_shown_once_and_a_new_one_replaces_it(client):
+    from rest_framework.authtoken.models import Token
+
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post("/profile/api-token/")
+    assert response.status_code == 200
+    first = Token.objects.get(user=user).key
+    assert first in response.content.decode()
+    page = client.get("/profile/").content.decode()
+    assert first not in page and "You have a token" in page
+
+    response = client.post("/profile/api-token/")
+    second = Token.objects.get(user=user).key
+    assert second != first and second in response.content.decode()
+    api = client.__class__()
+    assert api.get("/api/v1/oncall/", HTTP_AUTHORIZATION=f"Token {first}").status_code == 401
+    assert api.get("/api/v1/oncall/", HTTP_AUTHORIZATION=f"Token {second}").status_code == 200
