@@ -8,6 +8,9 @@ from urllib.parse import urlparse
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Tasks queued by the code under test run in-process, never on the developer's broker; the tests
+# that exercise a real worker say so themselves.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
 
 def service_missing(reason: str) -> None:

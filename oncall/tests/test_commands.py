@@ -96,6 +96,7 @@ def test_run_portal_serves_and_ctrl_c_stops_everything(tmp_path):
         "CELERY_BROKER_URL": "filesystem://",
         "REDIS_URL": "",
         "DEBUG": "1",
+        "CELERY_TASK_ALWAYS_EAGER": "0",
     }
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, cwd=ROOT)
