@@ -67,10 +67,15 @@ class Layer(BaseModel):
     class Meta:
         ordering = ["schedule_id", "-priority", "id"]
         constraints = [
-            models.CheckConstraint(condition=Q(turn_count__gte=1), name="layer_turn_positive"),
+            models.CheckConstraint(
+                condition=Q(turn_count__gte=1),
+                name="layer_turn_positive",
+                violation_error_message="A turn must be at least 1 hour, day or week long.",
+            ),
             models.CheckConstraint(
                 condition=Q(end__isnull=True) | Q(end__gt=models.F("start")),
                 name="layer_end_after_start",
+                violation_error_message="The rotation must end after it starts.",
             ),
         ]
 
@@ -163,7 +168,9 @@ class Override(BaseModel):
         indexes = [models.Index(fields=["schedule", "end"], name="override_schedule_end")]
         constraints = [
             models.CheckConstraint(
-                condition=Q(end__gt=models.F("start")), name="override_end_after_start"
+                condition=Q(end__gt=models.F("start")),
+                name="override_end_after_start",
+                violation_error_message="The override must end after it starts.",
             ),
         ]
 

@@ -236,3 +236,70 @@ def shift_ends(
                     end = None
                 ends[(schedule_id, s.user_id, s.start)] = end
     return ends
+
+
+# ---- the schedule pages: names of layers and people, upcoming overrides ----
+# (Imported here rather than at the top: this section was appended while others edit the file.)
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db.models import OuterRef, Q, Subquery  # noqa: E402
+
+from oncall.models import Membership, Role  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Person:
+    """A name to show for a user id, and their role in the team asked about (None: not in it)."""
+
+    id: int
+    name: str
+    role: str | None = None
+
+
+def people(user_ids, *, team_id: int | None = None) -> dict[int, Person]:
+    """{user id: Person} for the given users and, when `team_id` is given, for every lead and
+    responder of that team as well (with their role there): one query."""
+    ids = {int(pk) for pk in user_ids}
+    if not ids and team_id is None:
+        return {}
+    wanted = Q(pk__in=ids)
+    users = get_user_model().objects.select_related("profile")
+    if team_id is not None:
+        wanted |= Q(
+            pk__in=Membership.objects.filter(
+                team_id=team_id, role__in=[Role.LEAD, Role.RESPONDER]
+            ).values("user_id")
+        )
+        users = users.annotate(
+            team_role=Subquery(
+                Membership.objects.filter(team_id=team_id, user=OuterRef("pk")).values("role")[:1]
+            )
+        )
+    found = {}
+    for user in users.filter(wanted):
+        profile = getattr(user, "profile", None)
+        found[user.pk] = Person(
+            id=user.pk,
+            name=profile.name if profile is not None else user.get_username(),
+            role=getattr(user, "team_role", None),
+        )
+    return found
+
+
+def layer_names(schedule_id: int) -> list[tuple[int, str, int]]:
+    """(id, name, priority) of the schedule's layers, the highest priority first: one query."""
+    return list(
+        Layer.objects.filter(schedule_id=schedule_id)
+        .order_by("-priority", "-id")
+        .values_list("id", "name", "priority")
+    )
+
+
+def upcoming_overrides(schedule_id: int, now: datetime) -> list[Override]:
+    """Overrides of the schedule not over yet, by start, with who covers and who made each
+    (and their profiles): one query."""
+    return list(
+        Override.objects.filter(schedule_id=schedule_id, end__gt=now)
+        .select_related("user__profile", "created_by__profile")
+        .order_by("start", "id")
+    )

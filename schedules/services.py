@@ -163,7 +163,8 @@ def layer_record_version(*, layer: Layer, now: datetime | None = None) -> LayerV
         "member_ids": member_ids,
         "restrictions": restrictions,
     }
-    # A new layer's first configuration holds from its start: there is no past to keep yet.
+    # A layer's first configuration holds from its start (a new rotation may be back-dated to
+    # its natural handoff); every later one from now, so past shifts stay as they were.
     first = not layer.versions.exists()
     effective_from = layer.start if first else max(now, layer.start)
     # Versions that had not taken effect yet are replaced by this one.

@@ -4,6 +4,7 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from oncall.tests.factories import UserFactory
 from schedules import selectors, services
@@ -72,8 +73,7 @@ def test_override_must_end_after_start_and_not_overlap_the_same_user():
 
 def test_layer_needs_members_and_a_positive_turn():
     _, schedule, _, users = team_with_daily_rotation()
-    common = dict(schedule=schedule, name="x", start=at(5), turn_unit="days",
-                  handoff_time=time(9))
+    common = dict(schedule=schedule, name="x", start=at(5), turn_unit="days", handoff_time=time(9))
     with pytest.raises(ValidationError) as error:
         services.layer_create(**common, turn_count=1, members=[])
     assert "members" in error.value.message_dict
@@ -122,7 +122,8 @@ def test_default_team_schedule_rotates_its_people_weekly():
     layer = default.layers.get()
     assert layer.turn_unit == Layer.TurnUnit.WEEKS
     assert layer.handoff_time == time(9)
-    assert selectors.who_is_on_call(default, layer.start + timedelta(hours=1)) is not None
+    assert selectors.who_is_on_call(default, timezone.now()) is not None
+    assert selectors.who_is_on_call(default, layer.start - timedelta(hours=1)) is None
 
 
 def test_who_is_on_call_many_uses_a_fixed_number_of_queries(django_assert_num_queries):
