@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from incidents import ingest_views
 from incidents import views as incident_views
 
 from . import health, views
@@ -20,6 +21,10 @@ urlpatterns = [
     path("schedules/", include("schedules.urls")),
     path("calendar/", include("schedules.feed_urls")),
     path("api/v1/", include("oncall.api_urls")),
+    # Alerts in: the PagerDuty Events API v2 and the integration endpoints (JSON only).
+    path("v2/enqueue", ingest_views.enqueue, name="events-v2-enqueue"),
+    path("v2/enqueue/", ingest_views.enqueue),
+    path("integrations/", include("incidents.ingest_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Un-namespaced: settings.LOGIN_REDIRECT_URL and the layout's brand link use "home".
