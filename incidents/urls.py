@@ -3,11 +3,13 @@
 
 from django.urls import path
 
-from . import views
+from . import links, views
 
 app_name = "incidents"
 urlpatterns = [
     path("incidents/", views.incident_list, name="list"),
     path("services/", views.service_list, name="services"),
     path("reports/", views.reports, name="reports"),
+    # One-click acknowledge / resolve links sent in pages (signed, 24 h): incidents/links.py
+    path("incidents/act/<str:token>/", links.email_action, name="email_action"),
 ]

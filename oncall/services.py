@@ -164,3 +164,27 @@ def notification_rules_default(*, user: AbstractUser, contact_method: ContactMet
             notification_rule_create(
                 user=user, contact_method=contact_method, delay_minutes=0, urgency=urgency
             )
+
+
+def contact_method_send_test(*, method: ContactMethod):
+    """Send one test message to a contact method now ("Send a test notification" on the profile
+    page), with the sender's timeout, and return its `notify.SendResult`: sent, or failed with
+    the provider's answer. Nothing is stored; the person sees the answer at once."""
+    from django.urls import reverse
+
+    from . import notify
+
+    name = method.user.get_full_name() or method.user.get_username()
+    text = (
+        f"This is a test notification from Oncall for {name}, through your "
+        f"{method.get_kind_display()} contact method{f' ({method.label})' if method.label else ''}."
+        " It works: this is how you will be paged. Nothing is wrong."
+    )
+    message = notify.Message(
+        subject="[Oncall] Test notification",
+        text=text,
+        url=settings.BASE_URL + reverse("profile:detail"),
+        event="test",
+        data={"contact_method": method.pk, "kind": method.kind, "user": method.user_id},
+    )
+    return notify.send(method, message)

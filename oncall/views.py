@@ -120,6 +120,19 @@ def contact_method_delete(request, pk: int):
 
 @login_required
 @require_POST
+def contact_method_test(request, pk: int):
+    """Send one test message through the contact method now; say what the provider answered."""
+    method = get_object_or_404(ContactMethod, pk=pk, user=request.user)
+    result = services.contact_method_send_test(method=method)
+    if result.ok:
+        messages.success(request, f"Test notification sent to {method} — {result.detail}")
+    else:
+        messages.error(request, f"The test notification to {method} failed — {result.detail}")
+    return redirect(f"{_profile_url()}#contact-methods")
+
+
+@login_required
+@require_POST
 def notification_rule_add(request, urgency: str):
     if urgency not in Urgency.values:
         raise Http404("No such urgency.")
