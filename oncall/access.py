@@ -84,3 +84,24 @@ def visible_team_ids(user: AnyUser) -> set[int] | None:
 
 def _team_id(team: Team | int) -> int:
     return team if isinstance(team, int) else team.pk
+
+
+OBSERVER_REASON = (
+    "Observers read their teams' reports and published postmortems. Services, incidents and "
+    "escalation policies are for the teams' leads and responders."
+)
+
+
+def require_operational(user: AnyUser, team: Team | int) -> None:
+    """For one object of a team's operational side (a service, incident or escalation policy):
+    return if the user may see it and act on it; raise PermissionDenied (403, saying why) for an
+    observer of the team, and Http404 for anybody else, so that another team's object answers
+    exactly as a missing one does."""
+    from django.core.exceptions import PermissionDenied
+    from django.http import Http404
+
+    if can_act_on_team(user, team):
+        return
+    if _team_id(team) in team_ids(user):
+        raise PermissionDenied(OBSERVER_REASON)
+    raise Http404("No such object.")

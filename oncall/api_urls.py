@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from incidents import api as incidents_api
 from schedules import api as schedules_api
 
 app_name = "api"
@@ -12,4 +13,6 @@ urlpatterns = [
         schedules_api.ScheduleShiftsView.as_view(),
         name="schedule-shifts",
     ),
+    # incidents, services, escalation policies, metrics/response-times (incidents/api.py)
+    *incidents_api.urlpatterns,
 ]
