@@ -9,10 +9,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_ingest  # noqa: E402
+import bench_paging  # noqa: E402
 import bench_schedules  # noqa: E402
 from common import ROOT, machine, today  # noqa: E402
 
-MODULES = [("Schedules (issue #3)", bench_schedules)]
+MODULES = [
+    ("Schedules (issue #3)", bench_schedules),
+    ("Alert ingest (issue #4)", bench_ingest),
+    ("Paging latency (issue #4)", bench_paging),
+]
 
 
 def main() -> int:

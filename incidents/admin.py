@@ -14,14 +14,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Prefetch
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from oncall.admin import TeamListFilter, TeamScopedAdmin, TeamScopedInline
 from oncall.models import Team
 from schedules.models import Schedule
 
-from . import services
-from .models import EscalationPolicy, EscalationStep, Incident, Integration, Service
+from . import monitors, services
+from .models import (
+    EscalationPolicy,
+    EscalationStep,
+    Heartbeat,
+    HttpCheck,
+    Incident,
+    Integration,
+    Service,
+)
 
 User = get_user_model()
 
@@ -327,6 +336,271 @@ class ServiceAdmin(TeamScopedAdmin):
         self._set_status(request, queryset, Service.Status.ACTIVE)
 
 
+# -- monitors: the HTTP check of an HTTP check integration, the heartbeat of a heartbeat one --
+
+
+def _when(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z") if moment else "never"
+
+
+class MonitorFormSet(forms.BaseInlineFormSet):
+    """The one monitor row of an integration: needed when the integration is of the inline's
+    kind, refused on any other kind. A page that did not show the inline (the kind was just
+    changed) posts no rows for it: that is read as one row of defaults, not as tampering."""
+
+    kind: str = ""
+    defaults: dict = {}
+    wrong_kind_error = ""
+    missing_error = ""
+
+    def __init__(self, data=None, *args, prefix=None, **kwargs):
+        prefix = prefix or self.get_default_prefix()
+        if data is not None and f"{prefix}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data.update({f"{prefix}-TOTAL_FORMS": "1", f"{prefix}-INITIAL_FORMS": "0"})
+            data.update({f"{prefix}-0-{name}": value for name, value in self.defaults.items()})
+        super().__init__(data, *args, prefix=prefix, **kwargs)
+
+    @property
+    def kind_matches(self) -> bool:
+        return self.instance.kind == self.kind
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.required_by_kind = self.kind_matches and form.instance.pk is None
+        return form
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        filled = [
+            form
+            for form in self.forms
+            if form.has_changed() and form.cleaned_data and not self._should_delete_form(form)
+        ]
+        if not self.kind_matches and any(form.instance.pk is None for form in filled):
+            raise ValidationError(self.wrong_kind_error, code="wrong_kind")
+        if self.kind_matches and self.missing_error and not (filled or self.initial_form_count()):
+            raise ValidationError(self.missing_error, code="required")
+
+
+class MonitorForm(forms.ModelForm):
+    """An unchanged new row still counts when the integration needs it (the defaults may be
+    just right), so its fields are checked and it is saved."""
+
+    required_by_kind = False
+
+    def has_changed(self) -> bool:
+        return self.required_by_kind or super().has_changed()
+
+
+class HttpCheckForm(MonitorForm):
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        assume_scheme="https",
+        help_text="http:// or https://. The check GETs it from the portal and does not follow "
+        "redirects (a 301 counts as 301).",
+        error_messages={"required": "Enter the URL to check, starting with http:// or https://."},
+    )
+
+    class Meta:
+        model = HttpCheck
+        fields = (
+            "url",
+            "expected_status",
+            "max_latency_ms",
+            "interval_seconds",
+            "failures_before_alert",
+        )
+        labels = {
+            "expected_status": "Expected status",
+            "max_latency_ms": "Latency threshold (ms)",
+            "interval_seconds": "Check every (seconds)",
+            "failures_before_alert": "Failures in a row before an incident",
+        }
+        help_texts = {
+            "expected_status": "The status a healthy answer has, e.g. 200.",
+            "max_latency_ms": "A slower answer (time to the response headers) is a failure.",
+            "interval_seconds": "At least 10: the monitors run every 10 seconds.",
+            "failures_before_alert": "1 pages at the first failure; 3 rides out a blip.",
+        }
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValidationError("Only http:// and https:// URLs can be checked.", code="scheme")
+        return url
+
+    def _bounded(self, name: str, low: int, high: int, message: str) -> int:
+        value = self.cleaned_data.get(name)
+        if value is not None and not low <= value <= high:
+            raise ValidationError(message, code="out_of_range")
+        return value
+
+    def clean_expected_status(self) -> int:
+        return self._bounded(
+            "expected_status", 100, 599, "An HTTP status is a number from 100 to 599."
+        )
+
+    def clean_max_latency_ms(self) -> int:
+        return self._bounded(
+            "max_latency_ms", 1, 60_000, "The latency threshold is 1 to 60,000 ms (one minute)."
+        )
+
+    def clean_interval_seconds(self) -> int:
+        return self._bounded(
+            "interval_seconds",
+            10,
+            24 * 3600,
+            "Check every 10 seconds at the most often, and at least once a day (86,400).",
+        )
+
+    def clean_failures_before_alert(self) -> int:
+        return self._bounded(
+            "failures_before_alert", 1, 100, "Between 1 and 100 failures in a row."
+        )
+
+    def save(self, commit=True):
+        check = super().save(commit=False)
+        if self.instance.pk is None or self.changed_data:
+            # Something about what is checked changed: run it at the next beat and count the
+            # failures afresh (an open incident stays open until the URL answers well).
+            monitors.http_check_reset(check)
+        if commit:
+            check.save()
+        return check
+
+
+class HttpCheckFormSet(MonitorFormSet):
+    kind = Integration.Kind.HTTP_CHECK
+    defaults = {
+        "url": "",
+        "expected_status": "200",
+        "max_latency_ms": "500",
+        "interval_seconds": "60",
+        "failures_before_alert": "3",
+    }
+    wrong_kind_error = (
+        "Only an HTTP check integration runs an HTTP check: choose the kind “HTTP check”, "
+        "or leave the HTTP check empty."
+    )
+    missing_error = "An HTTP check integration needs a URL to check: fill in the HTTP check."
+
+
+class HeartbeatForm(MonitorForm):
+    class Meta:
+        model = Heartbeat
+        fields = ("interval_minutes",)
+        labels = {"interval_minutes": "Expect a ping every (minutes)"}
+        help_texts = {
+            "interval_minutes": "No ping for this long triggers an incident; the next ping "
+            "resolves it. The clock starts when you save."
+        }
+
+    def clean_interval_minutes(self) -> int:
+        value = self.cleaned_data.get("interval_minutes")
+        if value is not None and not 1 <= value <= 7 * 24 * 60:
+            raise ValidationError(
+                "Between 1 minute and a week (10,080 minutes).", code="out_of_range"
+            )
+        return value
+
+    def save(self, commit=True):
+        heartbeat = super().save(commit=False)
+        if self.instance.pk is None or "interval_minutes" in self.changed_data:
+            heartbeat.expected_by = monitors.heartbeat_expected_by(
+                last_ping_at=heartbeat.last_ping_at,
+                interval_minutes=heartbeat.interval_minutes,
+                now=timezone.now(),
+            )
+        if commit:
+            heartbeat.save()
+        return heartbeat
+
+
+class HeartbeatFormSet(MonitorFormSet):
+    kind = Integration.Kind.HEARTBEAT
+    defaults = {"interval_minutes": "5"}
+    wrong_kind_error = (
+        "Only a heartbeat integration expects pings: choose the kind “Heartbeat”, "
+        "or leave the heartbeat as it is."
+    )
+
+
+class MonitorInline(TeamScopedInline, admin.StackedInline):
+    """The monitor row on an integration's page: shown for its kind (both while adding one,
+    the kind not being chosen yet). Team scoping follows the integration's service."""
+
+    kind: str = ""
+    extra = 1
+    max_num = 1
+    can_delete = False
+
+    @classmethod
+    def shown_for(cls, integration: Integration | None, kind: str | None = None) -> bool:
+        if integration is None or integration.pk is None:
+            return True
+        return (kind or integration.kind) == cls.kind
+
+    def parent_team_id(self, obj) -> int | None:
+        return obj.service.team_id if getattr(obj, "service_id", None) else None
+
+    def _lead_may(self, request, obj) -> bool:
+        # A new integration: its service choices are already cut to the lead's teams.
+        return obj is None or obj.pk is None or super()._lead_may(request, obj)
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 0 if obj is not None and obj.pk is not None and self._exists(obj) else 1
+
+    def _exists(self, obj: Integration) -> bool:
+        return self.model.objects.filter(integration=obj).exists()
+
+
+class HttpCheckInline(MonitorInline):
+    model = HttpCheck
+    kind = Integration.Kind.HTTP_CHECK
+    form = HttpCheckForm
+    formset = HttpCheckFormSet
+    verbose_name = "HTTP check"
+    verbose_name_plural = "HTTP check (for an HTTP check integration)"
+    readonly_fields = ("state",)
+
+    def get_fields(self, request, obj=None):
+        return [*HttpCheckForm._meta.fields, "state"]
+
+    @admin.display(description="state")
+    def state(self, check: HttpCheck) -> str:
+        if check.pk is None or check.last_checked_at is None:
+            return "Not run yet: it runs within 10 seconds of saving."
+        if check.last_ok:
+            outcome = f"answered {check.last_status} in {check.last_latency_ms} ms"
+        else:
+            outcome = f"{check.last_error} ({check.consecutive_failures} failure(s) in a row)"
+        return f"Last run {_when(check.last_checked_at)}: {outcome}."
+
+
+class HeartbeatInline(MonitorInline):
+    model = Heartbeat
+    kind = Integration.Kind.HEARTBEAT
+    form = HeartbeatForm
+    formset = HeartbeatFormSet
+    verbose_name = "heartbeat"
+    verbose_name_plural = "heartbeat (for a heartbeat integration)"
+    fields = ("interval_minutes", "state")
+    readonly_fields = ("state",)
+
+    @admin.display(description="state")
+    def state(self, heartbeat: Heartbeat) -> str:
+        if heartbeat.pk is None:
+            return "The first ping is expected one interval after you save."
+        return (
+            f"Last ping: {_when(heartbeat.last_ping_at)}. "
+            f"Next ping expected by {_when(heartbeat.expected_by)}."
+        )
+
+
 @admin.register(Integration)
 class IntegrationAdmin(TeamScopedAdmin):
     team_field = "service__team"
@@ -335,6 +609,13 @@ class IntegrationAdmin(TeamScopedAdmin):
     list_select_related = ("service__team",)
     search_fields = ("name", "service__name")
     actions = ["rotate_keys"]
+    inlines = [HttpCheckInline, HeartbeatInline]
+
+    def get_inlines(self, request, obj):
+        """The HTTP check or heartbeat of an integration of that kind (of the kind posted, when
+        it is being changed); both while adding one."""
+        kind = request.POST.get("kind") if request.method == "POST" else None
+        return [inline for inline in self.inlines if inline.shown_for(obj, kind)]
 
     def get_fields(self, request, obj=None):
         fields = ["service", "name", "kind", "enabled"]

@@ -9,12 +9,16 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from incidents import monitors
 from incidents import services as incident_services
 from incidents.models import EscalationPolicy, Integration, Service
 from oncall import services
 from oncall.models import ContactMethod, Role, Team, Urgency
 
 DEMO_PASSWORD = "oncall-demo"
+# The demo's HTTP check: nothing listens on port 9 (discard) here, so every check is refused and
+# `make run` shows, within a minute, a real incident raised by the built-in monitor.
+DEMO_CHECK_URL = "http://127.0.0.1:9/"
 
 PEOPLE = [
     # username, display name, time zone, phone
@@ -167,6 +171,18 @@ def seed() -> int:
         )
         incident_services.integration_create(
             service=service, name="Alertmanager", kind=Integration.Kind.ALERTMANAGER
+        )
+        created += 1
+    web = Service.objects.get(team=payments, name="Payments web")
+    if not web.integrations.filter(kind=Integration.Kind.HTTP_CHECK).exists():
+        check = incident_services.integration_create(
+            service=web,
+            name="Home page check (demo: always fails)",
+            kind=Integration.Kind.HTTP_CHECK,
+        )
+        # Checked every 30 s; the second failure in a row triggers the incident.
+        monitors.http_check_create(
+            integration=check, url=DEMO_CHECK_URL, interval_seconds=30, failures_before_alert=2
         )
         created += 1
     return created
