@@ -8,9 +8,6 @@ from urllib.parse import urlparse
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
-# Tasks queued by the code under test run in-process, never on the developer's broker; the tests
-# that exercise a real worker say so themselves.
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
 
 def service_missing(reason: str) -> None:
@@ -53,3 +50,15 @@ def postgres_required(settings) -> None:
 def _fast_password_hashing(settings):
     """Real hashing costs ~0.3 s per user; tests make many users and check no hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process():
+    """Tasks queued by the code under test run in-process, never on the developer's broker;
+    the tests that exercise a real worker switch this off themselves."""
+    from oncall import celery_app
+
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before

@@ -197,7 +197,7 @@ class HttpCheck(BaseModel):
     consecutive_failures = models.PositiveIntegerField(default=0)
     next_check_at = models.DateTimeField(null=True, blank=True, db_index=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
-    last_ok = models.BooleanField(null=True)
+    last_ok = models.BooleanField(null=True, blank=True)
     last_status = models.PositiveSmallIntegerField(null=True, blank=True)
     last_latency_ms = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -260,6 +260,9 @@ class Incident(BaseModel):
     policy_snapshot = models.JSONField(default=dict, blank=True)
     current_step = models.PositiveSmallIntegerField(default=0)
     loop = models.PositiveSmallIntegerField(default=0)
+    # Bumped whenever escalation starts over (acknowledgement timed out, escalated or reassigned
+    # by hand), so the same step and loop may page the same people again, once per round.
+    round = models.PositiveSmallIntegerField(default=0)
     next_escalation_at = models.DateTimeField(null=True, blank=True, db_index=True)
     ack_timeout_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
@@ -367,13 +370,15 @@ class Page(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     step = models.PositiveSmallIntegerField()
     loop = models.PositiveSmallIntegerField()
+    round = models.PositiveSmallIntegerField(default=0)
     paged_at = models.DateTimeField()
 
     class Meta:
         ordering = ["paged_at", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["incident", "user", "step", "loop"], name="page_once_per_user_step_loop"
+                fields=["incident", "user", "step", "loop", "round"],
+                name="page_once_per_user_step_loop",
             ),
         ]
 

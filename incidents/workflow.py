@@ -217,6 +217,7 @@ def incident_unacknowledge_if_due(*, incident: Incident | int, now: datetime) ->
     incident.ack_timeout_at = None
     incident.current_step = 0
     incident.loop = 0
+    incident.round += 1
     incident.next_escalation_at = now
     incident.save()
     timeline_add(
@@ -278,6 +279,7 @@ def incident_escalate(
     incident.status = Incident.Status.TRIGGERED
     incident.ack_timeout_at = None
     incident.current_step = to_step
+    incident.round += 1
     incident.next_escalation_at = at
     incident.save()
     timeline_add(
@@ -327,7 +329,8 @@ def incident_reassign(
     incident.policy_snapshot = snapshot
     incident.status = Incident.Status.TRIGGERED
     incident.current_step = 0
-    incident.loop = incident.loop + 1  # a fresh loop number, so the new targets are paged
+    incident.loop = 0
+    incident.round += 1
     incident.next_escalation_at = at
     incident.ack_timeout_at = None
     incident.save()
@@ -391,7 +394,7 @@ def incident_set_urgency(
 
 def _last_fired_step(incident: Incident) -> int | None:
     page = (
-        Page.objects.filter(incident=incident, loop=incident.loop)
+        Page.objects.filter(incident=incident, round=incident.round, loop=incident.loop)
         .exclude(step=LEADS_FALLBACK_STEP)
         .order_by("-step")
         .first()
@@ -426,7 +429,7 @@ def resolve_step_targets(step: dict, at: datetime) -> list[AbstractUser]:
 
 
 def _page(incident: Incident, users: Iterable[AbstractUser], step: int, at: datetime) -> list:
-    """Page each user once for this step and loop: a Page row (unique) and one Notification per
+    """Page each user once for this step, loop and round: a Page row (unique) and a Notification per
     notification rule of the incident's urgency (every contact method at once if the person set
     no rule). Returns the users actually reachable (with at least one contact method)."""
     users = list(users)
@@ -443,7 +446,12 @@ def _page(incident: Incident, users: Iterable[AbstractUser], step: int, at: date
         try:
             with transaction.atomic():
                 page = Page.objects.create(
-                    incident=incident, user=user, step=step, loop=incident.loop, paged_at=at
+                    incident=incident,
+                    user=user,
+                    step=step,
+                    loop=incident.loop,
+                    round=incident.round,
+                    paged_at=at,
                 )
         except IntegrityError:  # already paged for this step and loop: nothing to do
             reached.append(user)

@@ -32,8 +32,6 @@ User = get_user_model()
 ADMIN_MEDIA = forms.Media(css={"all": ["oncall/admin.css"]}, js=["oncall/admin.js"])
 
 
-
-
 def is_scoped(request) -> bool:
     """True when the request is a lead's: everything they see is cut to the teams they lead.
 

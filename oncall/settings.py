@@ -156,7 +156,31 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "shift-reminders": {"task": "schedules.tasks.send_shift_reminders", "schedule": 60.0},
+    # The paging loop's safety net: overdue escalations and notifications, from the database.
+    "incidents-sweep": {"task": "incidents.tasks.sweep", "schedule": 5.0},
+    # The built-in monitors: HTTP checks due are run every 10 s, missed heartbeats every 30 s.
+    "http-checks": {"task": "incidents.monitor_tasks.run_http_checks", "schedule": 10.0},
+    "heartbeats": {"task": "incidents.monitor_tasks.check_heartbeats", "schedule": 30.0},
 }
+# Task modules that autodiscovery (which only looks for `tasks.py`) does not find.
+CELERY_IMPORTS = ["incidents.monitor_tasks"]
+
+# Cache: Redis when REDIS_URL is set (shared by every web process), else memory of each process.
+# Used for the per-key rate limit of the alert ingest endpoints.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "oncall",
+            # Short timeouts: a stalled Redis must not stall alert ingest (the limiter fails open).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Requests per minute per integration key on the ingest endpoints before 429 (0: no limit).
+INGEST_RATE_LIMIT_PER_MINUTE = env.int("INGEST_RATE_LIMIT_PER_MINUTE", default=120)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -39,6 +39,8 @@ def parse_instant(value: str | None, field: str, default: datetime | None = None
         ) from None
     if timezone.is_naive(parsed):
         raise ValidationError({field: ["Give the time with an offset, e.g. +01:00 or Z."]})
+    if not 1970 <= parsed.year <= 2999:
+        raise ValidationError({field: ["Give a time between the years 1970 and 2999."]})
     return parsed
 
 
@@ -198,8 +200,10 @@ class ScheduleShiftsView(APIView):
                 "end": end.astimezone(zone).isoformat(),
                 "shifts": [_shift_json(s, users, zone) for s in final.shifts],
                 "gaps": [
-                    {"start": g.start.astimezone(zone).isoformat(),
-                     "end": g.end.astimezone(zone).isoformat()}
+                    {
+                        "start": g.start.astimezone(zone).isoformat(),
+                        "end": g.end.astimezone(zone).isoformat(),
+                    }
                     for g in final.gaps
                 ],
             }

@@ -57,9 +57,7 @@ def _window() -> tuple[datetime, datetime]:
 
 def _names(ids) -> dict[int, str]:
     users = get_user_model().objects.filter(pk__in=set(ids)).select_related("profile")
-    return {
-        u.pk: (u.profile.name if hasattr(u, "profile") else u.get_username()) for u in users
-    }
+    return {u.pk: (u.profile.name if hasattr(u, "profile") else u.get_username()) for u in users}
 
 
 def _ics_response(body: bytes, filename: str) -> HttpResponse:

@@ -94,6 +94,9 @@ def test_bad_at_and_unknown_team_are_400(rotation):
     _, _, _, (ann, _) = rotation
     client = client_for(ann)
     assert "at" in client.get("/api/v1/oncall/", {"at": "soon"}).json()
+    for extreme in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        response = client.get("/api/v1/oncall/", {"at": extreme})
+        assert response.status_code == 400 and "at" in response.json()
     assert client.get("/api/v1/oncall/", {"team": "no-such-team"}).status_code == 400
 
 

@@ -40,6 +40,8 @@ class Command(BaseCommand):
                 "2",
                 "--access-logfile",
                 "-",
+                "--logger-class",
+                "oncall.gunicorn_logging.KeyMaskingLogger",
             ],
             "worker": [
                 str(bin_dir / "celery"),
