@@ -62,3 +62,52 @@ def _celery_in_process():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = before
+
+
+CHROMIUM = "/usr/bin/chromium"
+# What a headless Chromium needs here: no sandbox as root, and no calls home (the network is
+# closed, and background requests would only fail).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    """`browser_page(viewport={...}, locale=...)` → a Playwright page in Debian's Chromium.
+
+    Skips (fails under REQUIRE_SERVICES=1) when /usr/bin/chromium is missing; no browser is ever
+    downloaded. The browser is closed after the test.
+    """
+    # Playwright's sync API runs an event loop in this thread, so Django would refuse the ORM
+    # calls the test makes; they are safe here. Set for this test only, not at import time:
+    # subprocesses started by other tests (`manage.py check --deploy`) would inherit it.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    if not os.access(CHROMIUM, os.X_OK):
+        service_missing(f"chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+
+        def new_page(*, viewport: dict, locale: str | None = None):
+            context = browser.new_context(viewport=viewport, locale=locale)
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            return page
+
+        try:
+            yield new_page
+        finally:
+            browser.close()
+            # ORM calls made while Playwright's loop is around open their own connection
+            # (another context); close it, or the test database can't be dropped afterwards.
+            connections.close_all()

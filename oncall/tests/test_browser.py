@@ -6,54 +6,18 @@ change. Skips (fails under REQUIRE_SERVICES=1) when /usr/bin/chromium is missing
 ever downloaded.
 """
 
-import os
-
 import pytest
-from django.db import connections
 
-import conftest
 from oncall import services
 from oncall.models import ContactMethod, NotificationRule, Profile, Role
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PHONE = {"width": 375, "height": 740}
 PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture
-def phone_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread, so Django would refuse the ORM
-    # calls the test makes; they are safe here. Set for this test only, not at import time:
-    # subprocesses started by other tests (`manage.py check --deploy`) would inherit it.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not os.access(CHROMIUM, os.X_OK):
-        conftest.service_missing(
-            f"chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(viewport=PHONE)
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
-            # ORM calls made while Playwright's loop is around open their own connection
-            # (another context); close it, or the test database can't be dropped afterwards.
-            connections.close_all()
+def phone_page(browser_page):
+    return browser_page(viewport=PHONE)
 
 
 def no_horizontal_scroll(page) -> bool:

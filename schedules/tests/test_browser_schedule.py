@@ -12,23 +12,12 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
-import conftest
 from oncall import services
 from oncall.models import Role
 from schedules.models import Override, Schedule
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 PASSWORD = "correct-horse-battery"
@@ -36,30 +25,8 @@ LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture
-def browser_page(monkeypatch):
-    # Playwright's sync API runs an event loop in this thread, so Django would refuse the ORM
-    # calls the test makes; they are safe here. Set for this test only.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    if not os.access(CHROMIUM, os.X_OK):
-        conftest.service_missing(
-            f"chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(viewport=DESKTOP, locale="en-GB")
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            browser.close()
-            # ORM calls made while Playwright's loop is around open their own connection;
-            # close it, or the test database can't be dropped afterwards.
-            connections.close_all()
+def desktop_page(browser_page):
+    return browser_page(viewport=DESKTOP, locale="en-GB")
 
 
 def no_horizontal_scroll(page) -> bool:
@@ -99,7 +66,7 @@ def type_local_time(page, value: datetime) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_responder_adds_an_override_with_the_keyboard(live_server, browser_page):
+def test_responder_adds_an_override_with_the_keyboard(live_server, desktop_page):
     from playwright.sync_api import expect
 
     lena = services.user_create(
@@ -110,7 +77,7 @@ def test_responder_adds_an_override_with_the_keyboard(live_server, browser_page)
     )
     services.team_create(name="Payments", members=[(lena, Role.LEAD), (rafa, Role.RESPONDER)])
     schedule = Schedule.objects.get(team__name="Payments")
-    page = browser_page
+    page = desktop_page
 
     # Sign in; open the schedule from the list.
     page.goto(f"{live_server.url}/accounts/login/")
