@@ -222,6 +222,34 @@ def _record_alert(
     return alert
 
 
+def _trigger(
+    *, integration: Integration, key: str, title: str, details: dict, at: datetime, source: str = ""
+) -> Incident:
+    """Open the monitor's incident and store the event that opened it as its first alert."""
+    incident = workflow.incident_trigger(
+        service=integration.service,
+        integration=integration,
+        title=title,
+        at=at,
+        dedup_key=key,
+        details=details,
+        channel=Channel.INTEGRATION,
+    )
+    _record_alert(
+        integration=integration,
+        incident=incident,
+        action="trigger",
+        dedup_key=key,
+        summary=title,
+        at=at,
+        payload=details,
+        outcome="triggered",
+        source=source,
+        severity="critical",
+    )
+    return incident
+
+
 def _open_incident(integration: Integration, dedup_key: str) -> Incident | None:
     return Incident.objects.filter(
         integration=integration, dedup_key=dedup_key, status__in=Incident.OPEN_STATUSES
@@ -291,26 +319,8 @@ def http_check_record(*, check: HttpCheck, result: ProbeResult, now: datetime) -
     if check.consecutive_failures < check.failures_before_alert or open_incident is not None:
         return check
     title = f"GET {url}: {result.error}"
-    incident = workflow.incident_trigger(
-        service=integration.service,
-        integration=integration,
-        title=title,
-        at=now,
-        dedup_key=key,
-        details=details,
-        channel=Channel.INTEGRATION,
-    )
-    _record_alert(
-        integration=integration,
-        incident=incident,
-        action="trigger",
-        dedup_key=key,
-        summary=title,
-        at=now,
-        payload=details,
-        outcome="triggered",
-        source=host,
-        severity="critical",
+    incident = _trigger(
+        integration=integration, key=key, title=title, details=details, at=now, source=host
     )
     logger.info(
         "HTTP check %s: %s failed %s time(s) in a row (%s), incident %s triggered",
@@ -455,26 +465,7 @@ def heartbeat_miss(*, heartbeat: Heartbeat | int, now: datetime) -> Incident | N
         "last_ping_at": last.isoformat() if last else None,
         "expected_by": heartbeat.expected_by.isoformat(),
     }
-    incident = workflow.incident_trigger(
-        service=integration.service,
-        integration=integration,
-        title=title,
-        at=now,
-        dedup_key=key,
-        details=details,
-        channel=Channel.INTEGRATION,
-    )
-    _record_alert(
-        integration=integration,
-        incident=incident,
-        action="trigger",
-        dedup_key=key,
-        summary=title,
-        at=now,
-        payload=details,
-        outcome="triggered",
-        severity="critical",
-    )
+    incident = _trigger(integration=integration, key=key, title=title, details=details, at=now)
     logger.info(
         "Heartbeat %s of integration %s missed (expected by %s), incident %s triggered",
         heartbeat.pk,

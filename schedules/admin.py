@@ -236,8 +236,15 @@ class ScheduleZoneMixin:
     times there, so a rotation's start and an override's window are typed there too. The zone is
     the stored one on a change page, the chosen schedule's on an add page."""
 
+    zone_field = "schedule__time_zone"  # the path from the admin's model to the zone
+
     def stored_zone(self, request, object_id) -> str | None:
-        raise NotImplementedError
+        return (
+            self.get_queryset(request)
+            .filter(pk=object_id)
+            .values_list(self.zone_field, flat=True)
+            .first()
+        )
 
     def chosen_zone(self, request) -> str | None:
         pk = request.POST.get("schedule") or request.GET.get("schedule")
@@ -564,14 +571,6 @@ class LayerAdmin(SchedulePreviewMixin, ScheduleZoneMixin, TeamScopedAdmin):
     def schedule_of(self, obj: Layer) -> Schedule:
         return obj.schedule
 
-    def stored_zone(self, request, object_id) -> str | None:
-        return (
-            self.get_queryset(request)
-            .filter(pk=object_id)
-            .values_list("schedule__time_zone", flat=True)
-            .first()
-        )
-
     def get_queryset(self, request):
         return (
             super()
@@ -808,14 +807,6 @@ class OverrideAdmin(ScheduleZoneMixin, TeamScopedAdmin):
     search_fields = ("user__username", "user__profile__display_name", "reason", "schedule__name")
     ordering = ("-start",)
 
-    def stored_zone(self, request, object_id) -> str | None:
-        return (
-            self.get_queryset(request)
-            .filter(pk=object_id)
-            .values_list("schedule__time_zone", flat=True)
-            .first()
-        )
-
     def get_queryset(self, request):
         # Here rather than in list_select_related, which the changelist skips once any is set.
         return (
@@ -946,6 +937,7 @@ class ScheduleForm(forms.ModelForm):
 
 @admin.register(Schedule)
 class ScheduleAdmin(SchedulePreviewMixin, ScheduleZoneMixin, TeamScopedAdmin):
+    zone_field = "time_zone"
     team_field = "team"
     form = ScheduleForm
     inlines = [LayerInline, OverrideInline]
@@ -956,14 +948,6 @@ class ScheduleAdmin(SchedulePreviewMixin, ScheduleZoneMixin, TeamScopedAdmin):
 
     def schedule_of(self, obj: Schedule) -> Schedule:
         return obj
-
-    def stored_zone(self, request, object_id) -> str | None:
-        return (
-            self.get_queryset(request)
-            .filter(pk=object_id)
-            .values_list("time_zone", flat=True)
-            .first()
-        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_layer_count=Count("layers"))
