@@ -17,7 +17,14 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from oncall.admin import TeamListFilter, TeamScopedAdmin, TeamScopedInline
+from oncall.admin import (
+    OrderedRowForm,
+    TeamListFilter,
+    TeamScopedAdmin,
+    TeamScopedInline,
+    in_chosen_order,
+    renumber_positions,
+)
 from oncall.models import Team
 from schedules.models import Schedule
 
@@ -77,23 +84,12 @@ def escalation_policy_summary(policy: EscalationPolicy) -> str:
     return " → ".join(parts)
 
 
-class EscalationStepForm(forms.ModelForm):
-    order = forms.IntegerField(
-        required=False,
-        min_value=1,
-        label="Order",
-        widget=forms.NumberInput(attrs={"class": "oncall-order"}),
-        help_text="Steps run in this order. Leave empty to add the step at the end.",
-    )
+class EscalationStepForm(OrderedRowForm):
+    order_help_text = "Steps run in this order. Leave empty to add the step at the end."
 
     class Meta:
         model = EscalationStep
         fields = ("delay_minutes", "target_schedules", "target_users", "target_teams")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.initial.setdefault("order", self.instance.position + 1)
 
     def clean(self):
         cleaned = super().clean()
@@ -117,9 +113,8 @@ class EscalationStepFormSet(forms.BaseInlineFormSet):
                 continue
             if form.instance.pk is None and (index < initial_count or not form.has_changed()):
                 continue  # an untouched extra row, or a row naming no step of this policy
-            order = form.cleaned_data.get("order")
-            live.append((order if order is not None else float("inf"), index, form))
-        return [form for _, _, form in sorted(live, key=lambda row: row[:2])]
+            live.append(form)
+        return in_chosen_order(live)
 
     def clean(self):
         super().clean()
@@ -144,16 +139,8 @@ class EscalationStepFormSet(forms.BaseInlineFormSet):
             form.instance.position = position
         saved = super().save(commit)
         if commit:
-            self.renumber([form.instance.pk for form in live])
+            renumber_positions(self.instance.steps.all(), [form.instance.pk for form in live])
         return saved
-
-    def renumber(self, ordered_pks: list[int]) -> None:
-        """Positions 0..n-1: the rows in the order given, then any step the post left out."""
-        current = dict(self.instance.steps.order_by("position", "id").values_list("pk", "position"))
-        rest = [pk for pk in current if pk not in ordered_pks]
-        for position, pk in enumerate([pk for pk in ordered_pks if pk in current] + rest):
-            if current[pk] != position:
-                EscalationStep.objects.filter(pk=pk).update(position=position)
 
 
 class EscalationStepInline(TeamScopedInline, admin.TabularInline):

@@ -29,6 +29,46 @@ from .models import (
 
 User = get_user_model()
 
+
+# --- ordered rows (escalation steps, rotation members) ---------------------------------------
+
+
+class OrderedRowForm(forms.ModelForm):
+    """An inline row with an "Order" number; the stored 0-based `position` shows as 1, 2, …"""
+
+    order_help_text = "Rows go in this order. Leave empty to add at the end."
+    order = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Order",
+        widget=forms.NumberInput(attrs={"class": "oncall-order"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["order"].help_text = self.order_help_text
+        if self.instance.pk is not None:
+            self.initial.setdefault("order", self.instance.position + 1)
+
+
+def in_chosen_order(rows: list[forms.BaseForm]) -> list[forms.BaseForm]:
+    """Rows sorted by their "Order" number; rows without one keep their place at the end."""
+    keyed = []
+    for index, form in enumerate(rows):
+        order = form.cleaned_data.get("order") if hasattr(form, "cleaned_data") else None
+        keyed.append((order if order is not None else float("inf"), index, form))
+    return [form for _, _, form in sorted(keyed, key=lambda row: row[:2])]
+
+
+def renumber_positions(rows: QuerySet, ordered_pks: list[int]) -> None:
+    """Positions 0..n-1: the rows in the order given, then any row the post left out."""
+    current = dict(rows.order_by("position", "id").values_list("pk", "position"))
+    rest = [pk for pk in current if pk not in ordered_pks]
+    for position, pk in enumerate([pk for pk in ordered_pks if pk in current] + rest):
+        if current[pk] != position:
+            rows.model.objects.filter(pk=pk).update(position=position)
+
+
 ADMIN_MEDIA = forms.Media(css={"all": ["oncall/admin.css"]}, js=["oncall/admin.js"])
 
 

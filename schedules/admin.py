@@ -28,11 +28,14 @@ from django.utils import dateformat, timezone
 from django.utils.html import format_html
 
 from oncall.admin import (
+    OrderedRowForm,
     TeamListFilter,
     TeamScopedAdmin,
     TeamScopedInline,
+    in_chosen_order,
     is_scoped,
     led_team_ids,
+    renumber_positions,
     time_zone_field,
 )
 from oncall.models import Membership, Role
@@ -397,35 +400,17 @@ class LayerChildInline(TeamScopedInline):
         return super().parent_team_id(obj)
 
 
-class LayerMemberForm(forms.ModelForm):
-    order = forms.IntegerField(
-        required=False,
-        min_value=1,
-        label="Order",
-        widget=forms.NumberInput(attrs={"class": "oncall-order"}),
-        help_text="Turns go in this order. Leave empty to add at the end.",
-    )
+class LayerMemberForm(OrderedRowForm):
+    order_help_text = "Turns go in this order. Leave empty to add at the end."
 
     class Meta:
         model = LayerMember
         fields = ("user",)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.initial.setdefault("order", self.instance.position + 1)
-
 
 class LayerMemberFormSet(PeopleRowsFormSet):
     """The rotation's turns: at least one, only the team's leads and responders (a person may
     take several turns), numbered 0..n-1 in the order shown."""
-
-    def ordered_live_forms(self) -> list[forms.BaseForm]:
-        rows = []
-        for index, form in enumerate(self.live_forms()):
-            order = form.cleaned_data.get("order") if hasattr(form, "cleaned_data") else None
-            rows.append((order if order is not None else float("inf"), index, form))
-        return [form for _, _, form in sorted(rows, key=lambda row: row[:2])]
 
     def clean(self):
         super().clean()
@@ -447,23 +432,13 @@ class LayerMemberFormSet(PeopleRowsFormSet):
                 )
 
     def save(self, commit=True):
-        live = self.ordered_live_forms()
+        live = in_chosen_order(self.live_forms())
         for position, form in enumerate(live):
             form.instance.position = position
         saved = super().save(commit)
         if commit:
-            self.renumber([form.instance.pk for form in live])
+            renumber_positions(self.instance.members.all(), [form.instance.pk for form in live])
         return saved
-
-    def renumber(self, ordered_pks: list[int]) -> None:
-        """Positions 0..n-1: the rows in the order given, then any member the post left out."""
-        current = dict(
-            self.instance.members.order_by("position", "id").values_list("pk", "position")
-        )
-        rest = [pk for pk in current if pk not in ordered_pks]
-        for position, pk in enumerate([pk for pk in ordered_pks if pk in current] + rest):
-            if current[pk] != position:
-                LayerMember.objects.filter(pk=pk).update(position=position)
 
 
 class LayerMemberInline(LayerChildInline, admin.TabularInline):
