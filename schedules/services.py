@@ -221,6 +221,33 @@ def override_create(
 
 
 @transaction.atomic
+def override_take_shift(
+    *, schedule: Schedule, user: AbstractUser, start: datetime, end: datetime, now: datetime
+) -> Override:
+    """ "Take this shift": `user` covers [start, end), provided it is not over and is still,
+    all of it, one other person's shift. The refusal says why, for a person to read."""
+    if end <= now:
+        raise ValidationError("That shift is over already.")
+    final = selectors.final_schedule(schedule, start, end)
+    holders = {s.user_id for s in final.shifts}
+    if final.gaps or len(holders) != 1 or user.pk in holders:
+        raise ValidationError(
+            "That shift has changed since the page was shown; here is the schedule as it is now."
+        )
+    (holder,) = holders
+    names = selectors.people({holder})
+    holder_name = names[holder].name if holder in names else "someone"
+    return override_create(
+        schedule=schedule,
+        user=user,
+        start=start,
+        end=end,
+        created_by=user,
+        reason=f"Took {holder_name}’s shift",
+    )
+
+
+@transaction.atomic
 def override_delete(*, override: Override) -> None:
     override.delete()
 

@@ -301,38 +301,21 @@ def override_take(request, pk: int):
     if not form.is_valid():
         problem = "That shift could not be read. Reload the page and try again."
     else:
-        start, end = form.cleaned_data["start"], form.cleaned_data["end"]
-        now = _now()
-        final = selectors.final_schedule(schedule, start, end)
-        holders = {s.user_id for s in final.shifts}
-        if end <= now:
-            problem = "That shift is over already."
-        elif final.gaps or len(holders) != 1 or user.pk in holders:
-            problem = (
-                "That shift has changed since the page was shown; here is the schedule as it "
-                "is now."
+        try:
+            override = services.override_take_shift(
+                schedule=schedule,
+                user=user,
+                start=form.cleaned_data["start"],
+                end=form.cleaned_data["end"],
+                now=_now(),
             )
+        except ValidationError as error:
+            problem = " ".join(error.messages)
         else:
-            (holder,) = holders
-            names = selectors.people({holder, user.pk})
-            holder_name = names[holder].name if holder in names else "someone"
-            try:
-                override = services.override_create(
-                    schedule=schedule,
-                    user=user,
-                    start=start,
-                    end=end,
-                    created_by=user,
-                    reason=f"Took {holder_name}’s shift",
-                )
-            except ValidationError as error:
-                problem = " ".join(error.messages)
-            else:
-                messages.success(
-                    request,
-                    _override_message(override, names[user.pk].name if user.pk in names else "you"),
-                )
-                return redirect(_page_url(schedule, "overrides"))
+            names = selectors.people({user.pk})
+            name = names[user.pk].name if user.pk in names else "you"
+            messages.success(request, _override_message(override, name))
+            return redirect(_page_url(schedule, "overrides"))
     messages.error(request, f"The shift was not taken. {problem}")
     return _render_detail(request, schedule, status=400)
 
