@@ -3,11 +3,11 @@
 
 from django.urls import path
 
-from . import links, views
+from . import links, list_views, views
 
 app_name = "incidents"
 urlpatterns = [
-    path("incidents/", views.incident_list, name="list"),
+    path("incidents/", list_views.incident_list, name="list"),
     path("services/", views.service_list, name="services"),
     path("reports/", views.reports, name="reports"),
     # One-click acknowledge / resolve links sent in pages (signed, 24 h): incidents/links.py

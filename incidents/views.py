@@ -2,14 +2,11 @@
 
 from datetime import datetime, time, timedelta
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from django.utils.http import urlencode
 
 from oncall import access
 from oncall import selectors as people
@@ -18,7 +15,6 @@ from oncall.forms import DateRangeForm
 from . import selectors
 from .selectors import ResponseStats
 
-INCIDENTS_PER_PAGE = 25
 REPORT_DEFAULT_DAYS = 30
 
 OBSERVER_REASON = (
@@ -73,52 +69,7 @@ def service_list(request):
     return render(request, "incidents/services.html", {"services": services})
 
 
-# --- incidents ---------------------------------------------------------------------------------
-
-STATUS_FILTER_LABELS = {
-    "open": "Open",
-    "triggered": "Triggered",
-    "acknowledged": "Acknowledged",
-    "resolved": "Resolved",
-    "all": "All",
-}
-
-
-@login_required
-def incident_list(request):
-    team_ids = operational_team_ids(request.user)
-    status_filter = request.GET.get("status") or selectors.DEFAULT_STATUS_FILTER
-    if status_filter not in selectors.STATUS_FILTERS:
-        messages.warning(
-            request,
-            f"“{status_filter[:50]}” is not a status filter; showing open incidents instead.",
-        )
-        status_filter = selectors.DEFAULT_STATUS_FILTER
-    counts = selectors.incident_counts(team_ids=team_ids)
-    paginator = Paginator(
-        selectors.incident_list(team_ids=team_ids, status_filter=status_filter),
-        INCIDENTS_PER_PAGE,
-    )
-    page = paginator.get_page(request.GET.get("page"))
-    filters = [
-        {
-            "value": value,
-            "label": label,
-            "count": counts[value],
-            "url": "?" + urlencode({"status": value}),
-            "active": value == status_filter,
-        }
-        for value, label in STATUS_FILTER_LABELS.items()
-    ]
-    context = {
-        "page": page,
-        "filters": filters,
-        "status_filter": status_filter,
-        "status_label": STATUS_FILTER_LABELS[status_filter],
-        "page_query": urlencode({"status": status_filter}),
-    }
-    return render(request, "incidents/incident_list.html", context)
-
+# The incident list is in list_views.py, the incident page in incident_views.py.
 
 # --- reports -----------------------------------------------------------------------------------
 
