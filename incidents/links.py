@@ -7,7 +7,8 @@ mail scanners and link previews fetch every link in a message; the button (POST)
 action through `incidents.workflow`, as that person, through the "e-mail link" channel — if that
 person was paged for the incident and may still act on the team's incidents (`oncall.access`). Used
 again, the state machine refuses and the page says what the incident's state is; an expired or
-altered link gets a 410 or 400 page, never a 500.
+altered link gets a 410 or 400 page, never a 500. Every answer links to the incident's page;
+someone already signed in as the person paged goes straight there after the button.
 
 The token in the address is a capability for 24 hours: the views keep it out of the portal's
 own logs (Django logs the path of every 4xx answer).
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.exceptions import ObjectDoesNotExist
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -211,6 +213,11 @@ def email_action(request, token: str):
                 request, {**context, "incident": incident, "mode": "already"}, 409, "used", link
             )
         logger.info("incident %s: %s by e-mail link", incident.pk, link.action)
+        if request.user.is_authenticated and request.user.pk == user.pk:
+            # Signed in as the person paged: straight on to the incident page.
+            done = "acknowledged" if link.action == ACKNOWLEDGE else "resolved"
+            messages.success(request, f"Incident #{incident.pk} {done} from the e-mail link.")
+            return redirect(context["incident_url"])
         return _answer(
             request, {**context, "incident": incident, "mode": "done"}, 200, "done", link
         )

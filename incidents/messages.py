@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ObjectDoesNotExist
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from oncall.models import ContactKind
@@ -41,11 +41,8 @@ def person_zone(user: AbstractUser) -> zoneinfo.ZoneInfo:
 
 
 def incident_path(incident: Incident) -> str:
-    """The incident's page, or the open incidents while the portal has no page per incident."""
-    try:
-        return reverse("incidents:detail", args=[incident.pk])
-    except NoReverseMatch:
-        return reverse("incidents:list") + "?status=open"
+    """The incident's page (`incidents.incident_views`), where the person paged handles it."""
+    return reverse("incidents:detail", args=[incident.pk])
 
 
 def incident_url(incident: Incident) -> str:

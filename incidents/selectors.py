@@ -120,24 +120,8 @@ def service_list(*, team_ids: TeamIds) -> list[Service]:
 # --- incidents ---------------------------------------------------------------------------------
 
 
-def incident_counts(*, team_ids: TeamIds) -> dict[str, int]:
-    """How many incidents of the teams are in each status, plus "open" and "all": one query."""
-    counts = _in_teams(Incident.objects.all(), team_ids, "service__team_id").aggregate(
-        **{status: Count("id", filter=Q(status=status)) for status in Incident.Status.values}
-    )
-    counts = {status: counts[status] or 0 for status in Incident.Status.values}
-    counts["open"] = sum(counts[status] for status in OPEN_STATUSES)
-    counts["all"] = sum(counts[status] for status in Incident.Status.values)
-    return counts
-
-
-def incident_list(*, team_ids: TeamIds, status_filter: str = DEFAULT_STATUS_FILTER) -> QuerySet:
-    """The teams' incidents, newest first, with service and team; lazy, for a paginator."""
-    statuses = STATUS_FILTERS[status_filter]
-    incidents = _in_teams(Incident.objects.all(), team_ids, "service__team_id")
-    if statuses is not None:
-        incidents = incidents.filter(status__in=statuses)
-    return incidents.select_related("service__team").order_by("-triggered_at", "-id")
+# The incident list page reads through incidents/list_selectors.py; STATUS_FILTERS above stays
+# here, shared with the REST API's `status` parameter.
 
 
 # --- reports -----------------------------------------------------------------------------------

@@ -246,18 +246,54 @@ def test_the_token_stays_out_of_the_logs(client, paged, caplog):
 # --- the message --------------------------------------------------------------------------------
 
 
-def test_the_message_links_the_incident_list_while_there_is_no_incident_page(settings, paged):
+def test_the_message_links_the_incident_page(settings, paged):
     settings.BASE_URL = "https://oncall.example.com"
     incident, ada, _ = paged
     message = messages.incidents_message(incidents=[incident], user=ada)
 
     assert message.subject == f"[Oncall] #{incident.pk} Triggered: Checkout 5xx — Checkout"
-    assert message.url == "https://oncall.example.com/incidents/?status=open"
+    assert message.url == f"https://oncall.example.com/incidents/{incident.pk}/"
+    assert f"https://oncall.example.com/incidents/{incident.pk}/" in message.text
+    assert f'href="https://oncall.example.com/incidents/{incident.pk}/"' in message.html
+    assert message.data["incidents"][0]["url"] == message.url
     assert set(message.actions) == {"Acknowledge", "Resolve"}
     for url in message.actions.values():
         assert url.startswith("https://oncall.example.com/incidents/act/")
     assert message.event == "incident.triggered"
     assert message.data["incidents"][0]["title"] == "Checkout 5xx"
+
+
+def test_after_the_button_the_page_links_the_incident(client, paged):
+    incident, ada, _ = paged
+    response = client.post(path_of(incident, "acknowledge", ada))
+    assert response.status_code == 200
+    assert f'<a href="/incidents/{incident.pk}/">Open incident #{incident.pk} in Oncall</a>' in (
+        response.content.decode()
+    )
+
+
+def test_signed_in_as_the_person_paged_the_button_leads_to_the_incident_page(client, paged):
+    incident, ada, _ = paged
+    client.force_login(ada)
+
+    response = client.post(path_of(incident, "resolve", ada), follow=True)
+
+    assert response.redirect_chain == [(f"/incidents/{incident.pk}/", 302)]
+    page = response.content.decode()
+    assert f"Incident #{incident.pk} resolved from the e-mail link." in page
+    assert '<span class="badge badge--resolved">Resolved</span>' in page
+    entry = TimelineEntry.objects.get(incident=incident, kind=TimelineEntry.Kind.RESOLVED)
+    assert (entry.actor, entry.channel) == (ada, Channel.EMAIL)
+
+
+def test_signed_in_as_someone_else_the_button_still_acts_as_the_person_paged(client, paged):
+    incident, ada, bob = paged
+    client.force_login(bob)
+    response = client.post(path_of(incident, "acknowledge", ada))
+    assert response.status_code == 200
+    assert f"Incident #{incident.pk} acknowledged" in response.content.decode()
+    incident.refresh_from_db()
+    assert incident.acknowledged_by == ada
 
 
 def test_a_phone_message_is_one_short_sentence(paged):
@@ -290,6 +326,11 @@ def test_a_bundle_lists_ten_incidents_and_counts_the_rest(paged):
     assert "…and 2 more" in message.text
     assert "2 more</a>" in message.html
     assert message.data["count"] == 12
+    # A bundle's own link is the open incidents; each incident links its page.
+    assert message.url.endswith("/incidents/?status=open")
+    assert [entry["url"] for entry in message.data["incidents"]][0].endswith(
+        f"/incidents/{incident.pk}/"
+    )
 
 
 def test_a_page_by_e_mail_has_text_and_html_parts_and_working_links(settings, client, paged):

@@ -168,17 +168,21 @@ def test_team_overview_counts_open_incidents_per_service(two_teams, django_asser
 
 
 def test_incident_counts_and_list_are_scoped(two_teams):
+    from incidents.list_selectors import ListFilters, incident_list_counts, incident_list_page
+
     make_incident(two_teams["web"])
     make_incident(two_teams["api"], ack=minutes(1), res=minutes(2))
     make_incident(two_teams["bravo_service"], ack=minutes(1))
-    alpha_only = {two_teams["alpha"].pk}
-    assert selectors.incident_counts(team_ids=alpha_only) == {
+    alpha_only = ListFilters(service_ids=(two_teams["web"].pk, two_teams["api"].pk))
+    assert incident_list_counts(filters=alpha_only) == {
         "triggered": 1,
         "acknowledged": 0,
         "resolved": 1,
         "open": 1,
         "all": 2,
     }
-    assert selectors.incident_counts(team_ids=None)["all"] == 3
-    assert selectors.incident_list(team_ids=alpha_only, status_filter="all").count() == 2
-    assert selectors.incident_list(team_ids=set(), status_filter="all").count() == 0
+    assert incident_list_counts(filters=ListFilters(service_ids=None))["all"] == 3
+    alpha_all = ListFilters(service_ids=alpha_only.service_ids, status="all")
+    assert len(incident_list_page(filters=alpha_all, offset=0, limit=25)) == 2
+    nothing = ListFilters(service_ids=(), status="all")
+    assert incident_list_page(filters=nothing, offset=0, limit=25) == []
