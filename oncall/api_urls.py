@@ -3,6 +3,7 @@
 from django.urls import path
 
 from incidents import api as incidents_api
+from postmortems import api as postmortems_api
 from schedules import api as schedules_api
 
 app_name = "api"
@@ -15,4 +16,6 @@ urlpatterns = [
     ),
     # incidents, services, escalation policies, metrics/response-times (incidents/api.py)
     *incidents_api.urlpatterns,
+    # postmortems, action items (postmortems/api.py)
+    *postmortems_api.urlpatterns,
 ]

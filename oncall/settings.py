@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django.contrib.postgres",  # full-text search of postmortems (used only on PostgreSQL)
     "oncall.apps.OncallConfig",
     "schedules.apps.SchedulesConfig",
     "incidents.apps.IncidentsConfig",
@@ -161,9 +162,17 @@ CELERY_BEAT_SCHEDULE: dict = {
     # The built-in monitors: HTTP checks due are run every 10 s, missed heartbeats every 30 s.
     "http-checks": {"task": "incidents.monitor_tasks.run_http_checks", "schedule": 10.0},
     "heartbeats": {"task": "incidents.monitor_tasks.check_heartbeats", "schedule": 30.0},
+    # Postmortem reminders (reviews waiting, postmortems missing, action items overdue): each
+    # goes out at most once a day per person and thing, so an hourly run is harmless.
+    "postmortem-reminders": {"task": "postmortems.tasks.send_reminders", "schedule": 3600.0},
 }
 # Task modules that autodiscovery (which only looks for `tasks.py`) does not find.
 CELERY_IMPORTS = ["incidents.monitor_tasks"]
+
+# Postmortems: days a review request may wait before its reviewer is reminded; days after a
+# high-urgency incident is resolved before its responders are reminded to write the postmortem.
+POSTMORTEM_REVIEW_REMINDER_DAYS = env.int("POSTMORTEM_REVIEW_REMINDER_DAYS", default=2)
+POSTMORTEM_DUE_DAYS = env.int("POSTMORTEM_DUE_DAYS", default=5)
 
 # Cache: Redis when REDIS_URL is set (shared by every web process), else memory of each process.
 # Used for the per-key rate limit of the alert ingest endpoints.
@@ -194,7 +203,8 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Oncall API",
-    "DESCRIPTION": "Incidents, services, escalation policies and schedules of the Oncall portal.",
+    "DESCRIPTION": "Incidents, services, escalation policies, schedules, postmortems and action "
+    "items of the Oncall portal.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Swagger UI from the installed sidecar package: the docs page loads nothing from outside.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("profile/", include("oncall.profile_urls")),
     path("schedules/", include("schedules.urls")),
     path("calendar/", include("schedules.feed_urls")),
+    path("postmortems/", include("postmortems.urls")),
     path("api/v1/", include("oncall.api_urls")),
     # Alerts in: the PagerDuty Events API v2 and the integration endpoints (JSON only).
     path("v2/enqueue", ingest_views.enqueue, name="events-v2-enqueue"),
