@@ -56,7 +56,7 @@ REFUSED_WORDS = {
 }
 
 CONTACT_KIND_LABELS = dict(ContactKind.choices)
-REGIONS = ("head", "status", "actions", "timeline", "alerts")
+REGIONS = ("head", "status", "postmortem", "actions", "timeline", "alerts")
 
 
 # --- forms -------------------------------------------------------------------------------------
