@@ -7,6 +7,8 @@ and refuses what is not allowed with `PostmortemError` (the message is for a per
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import zoneinfo
@@ -396,10 +398,66 @@ def postmortem_update(*, postmortem: Postmortem, user: AbstractUser, **fields) -
     return postmortem
 
 
+# One save of the amend page may change fields, timeline items and action items: inside
+# `amendment_recorded` those changes gather into one Amendment instead of one per service call.
+_open_amendment: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "open_amendment", default=None
+)
+
+
+def _record_amendment(
+    postmortem: Postmortem, user: AbstractUser, reason: str, before: dict, after: dict
+) -> Amendment | None:
+    gathering = _open_amendment.get()
+    if gathering is not None and gathering["postmortem_id"] == postmortem.pk:
+        for key, value in before.items():
+            gathering["before"].setdefault(key, value)  # the content before the first change
+        gathering["after"].update(after)
+        return None
+    return Amendment.objects.create(
+        postmortem=postmortem,
+        author=user,
+        at=timezone.now(),
+        reason=reason,
+        before=before,
+        after=after,
+    )
+
+
+@contextlib.contextmanager
+def amendment_recorded(*, postmortem: Postmortem, user: AbstractUser, reason: str):
+    """Run several changes to a published postmortem as one amendment (who, when, why, the
+    content before and after). Nothing is recorded if nothing changed or the block raises."""
+    gathering = {"postmortem_id": postmortem.pk, "before": {}, "after": {}, "amendment": None}
+    token = _open_amendment.set(gathering)
+    try:
+        with transaction.atomic():
+            yield gathering
+            _open_amendment.reset(token)
+            token = None
+            changed = {
+                key
+                for key in gathering["after"]
+                if gathering["after"][key] != gathering["before"].get(key)
+            }
+            if changed:
+                gathering["amendment"] = Amendment.objects.create(
+                    postmortem=postmortem,
+                    author=user,
+                    at=timezone.now(),
+                    reason=(reason or "").strip(),
+                    before={key: gathering["before"][key] for key in changed},
+                    after={key: gathering["after"][key] for key in changed},
+                )
+    finally:
+        if token is not None:
+            _open_amendment.reset(token)
+
+
 @transaction.atomic
 def postmortem_amend(
     *, postmortem: Postmortem, user: AbstractUser, reason: str, **fields
-) -> Amendment:
+) -> Amendment | None:
     """Change a published postmortem, recording who, when, why and the content before and
     after (the history is kept)."""
     _require_write(user, postmortem)
@@ -414,11 +472,10 @@ def postmortem_amend(
     if not visible:
         raise PostmortemError("Nothing changed: there is nothing to amend.")
     _save_changes(postmortem, changes)
-    return Amendment.objects.create(
-        postmortem=postmortem,
-        author=user,
-        at=timezone.now(),
-        reason=reason,
+    return _record_amendment(
+        postmortem,
+        user,
+        reason,
         before={k: old for k, (old, new) in visible.items()},
         after={k: new for k, (old, new) in visible.items()},
     )
@@ -464,11 +521,10 @@ class _ItemChange:
         after = _items_snapshot(self.postmortem, self.what)
         if after == self.before:
             return
-        Amendment.objects.create(
-            postmortem=self.postmortem,
-            author=self.user,
-            at=timezone.now(),
-            reason=self.reason,
+        _record_amendment(
+            self.postmortem,
+            self.user,
+            self.reason,
             before={self.what: self.before},
             after={self.what: after},
         )

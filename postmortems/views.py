@@ -383,8 +383,15 @@ class EditForms:
         things changed. A refusal is shown next to its field and nothing is saved."""
         reason = self.reason.cleaned_data["reason"] if self.reason is not None else ""
         changes = 0
+        if self.amending:
+            # One save, one amendment, however many sections and rows it touches.
+            recording = services.amendment_recorded(
+                postmortem=self.postmortem, user=user, reason=reason
+            )
+        else:
+            recording = transaction.atomic()
         try:
-            with transaction.atomic():
+            with recording:
                 changes += self._save_main(user, reason)
                 changes += self._save_timeline(user, reason)
                 changes += self._save_actions(user, reason)

@@ -818,3 +818,31 @@ def test_after_an_error_the_times_are_redrawn_in_the_newly_chosen_zone(client, w
     client.post(url("edit", pm.pk), data)
     pm.refresh_from_db()
     assert pm.started_at == T0 and pm.time_zone == "Asia/Tokyo"
+
+
+def test_one_amend_save_touching_sections_and_rows_is_one_amendment(client, world):
+    """Changing the root cause and a timeline row in one save records one amendment with both
+    changes, and the earlier version still reads as it was before that save."""
+    pm = published(world)
+    first = pm.timeline_items.order_by("at", "position", "id").first()
+    old_root_cause = pm.root_cause
+    as_user(client, world.author)
+    data = edit_data(
+        client,
+        pm,
+        "amend",
+        reason="Corrected after the vendor's report.",
+        root_cause="The vendor's disk firmware reported free space wrongly.",
+        **{"timeline-0-text": "The vendor's status page confirmed the firmware fault."},
+    )
+    response = client.post(url("amend", pm.pk), data, follow=True)
+    assert response.redirect_chain[-1][0] == url("detail", pm.pk)
+
+    amendment = Amendment.objects.get(postmortem=pm)
+    assert amendment.reason == "Corrected after the vendor's report."
+    assert amendment.author == world.author
+    assert set(amendment.after) == {"root_cause", "timeline_items"}
+    assert amendment.before["root_cause"] == old_root_cause
+    old = text_of(client.get(url("version", pm.pk, 1)))
+    assert first.text in old
+    assert "The vendor's status page confirmed the firmware fault." not in old
