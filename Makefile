@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-requirements
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test setup install lint format check bench clean
+.PHONY: run test setup install lint format check bench screenshots clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ check: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+## The README's pictures (docs/img/*.png), taken by the browser tests marked `screenshots`.
+screenshots: install
+	SCREENSHOTS_DIR=docs/img $(BIN)/python -m pytest -m screenshots -q $(PYTEST_ARGS)
 
 clean:
 	rm -rf var staticfiles

@@ -3,6 +3,7 @@ test whose service is missing fails instead of skipping (CI sets it)."""
 
 import os
 import socket
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -111,3 +112,36 @@ def browser_page(monkeypatch):
             # ORM calls made while Playwright's loop is around open their own connection
             # (another context); close it, or the test database can't be dropped afterwards.
             connections.close_all()
+
+
+SCREENSHOT_MAX_BYTES = 300 * 1024
+
+
+@pytest.fixture
+def screenshot():
+    """`screenshot(page, "incident")` saves `incident.png` in SCREENSHOTS_DIR (`make screenshots`
+    sets it to docs/img) and does nothing otherwise, so the tests that take the README's
+    pictures run in the ordinary suite too. `full_page` takes the whole page, `max_height` cuts
+    a long one (in CSS pixels). A picture over 300 KB fails the test: the README would carry it
+    in every clone."""
+
+    def save(
+        page, name: str, *, full_page: bool = True, max_height: int | None = None
+    ) -> Path | None:
+        folder = os.environ.get("SCREENSHOTS_DIR", "")
+        if not folder:
+            return None
+        path = Path(folder) / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options = {"path": str(path), "full_page": full_page, "animations": "disabled"}
+        if max_height is not None:
+            width, height = page.evaluate(
+                "[document.documentElement.clientWidth, document.documentElement.scrollHeight]"
+            )
+            options["clip"] = {"x": 0, "y": 0, "width": width, "height": min(height, max_height)}
+        page.screenshot(**options)
+        size = path.stat().st_size
+        assert size <= SCREENSHOT_MAX_BYTES, f"{path} is {size // 1024} KB (at most 300 KB)"
+        return path
+
+    return save
