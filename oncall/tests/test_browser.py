@@ -79,7 +79,7 @@ def test_phone_sign_in_navigate_by_keyboard_and_save_profile(live_server, phone_
     expect(nav).to_be_visible()
     links = nav.get_by_role("link")
     names = [links.nth(i).inner_text() for i in range(links.count())]
-    assert names == ["Incidents", "Schedules", "Services", "Reports", "Admin"]
+    assert names == ["Incidents", "Schedules", "Services", "Postmortems", "Reports", "Admin"]
     reached = []
     for _ in range(len(names) + 1):
         page.keyboard.press("Tab")
