@@ -9,6 +9,7 @@ JSON is read strictly (no NaN or Infinity, bounded nesting) and every string is 
 PostgreSQL refuses to store (NUL characters, lone surrogates), so bad input is a 400, never a 500.
 """
 
+import functools
 import hashlib
 import json
 import math
@@ -64,10 +65,11 @@ class Event:
     raw: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)  # for the incident, if this event opens one
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """A hash of what the event says (not of how it was wrapped), so the same alert sent
-        twice — e.g. by both Alertmanagers of an HA pair — is recognized as one."""
+        twice — e.g. by both Alertmanagers of an HA pair — is recognized as one. Computed once
+        per event (the ingest reads it up to three times)."""
         canonical = {
             "action": self.action,
             "dedup_key": self.dedup_key,

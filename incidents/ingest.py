@@ -9,15 +9,22 @@ incident within `DUPLICATE_WINDOW` changes nothing, so the duplicates an Alertma
 sends are harmless. Alertmanager groups become one incident per groupKey, resolved once every
 alert seen firing in it has resolved (the fingerprints are kept in `incident.details`).
 
+The common case under load — one more alert for an incident that is already open — has a fast
+path on PostgreSQL, `alert_attach_fast`: one SQL statement instead of a transaction of seven
+(see its docstring). Everything else, and every case it cannot decide, goes through
+`alert_ingest`.
+
 Heartbeat pings are here too: `heartbeat_ping` moves the heartbeat's deadline on and resolves
 the "missed heartbeat" incident that `incidents.monitors` opens (dedup key "heartbeat:<id>").
 """
 
+import functools
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -88,6 +95,23 @@ def _seen_recently(
     ).exists()
 
 
+def _alert_fields(event: Event) -> dict:
+    """What an Alert row keeps of its event, cut to the columns' sizes (both write paths)."""
+    return {
+        "action": event.action,
+        "summary": event.summary[:1024],
+        "severity": event.severity[:16],
+        "source": event.source[:255],
+        "fingerprint": event.fingerprint,
+        "payload": event.raw,
+    }
+
+
+def _alert_message(integration_name: str, event: Event) -> str:
+    """The timeline line of an alert attached to an open incident."""
+    return f"Alert from {integration_name}: {event.summary or '(no summary)'}"
+
+
 def _store(
     *,
     integration: Integration,
@@ -101,14 +125,9 @@ def _store(
         incident=incident,
         integration=integration,
         received_at=received_at,
-        action=event.action,
         dedup_key=dedup_key,
-        summary=event.summary[:1024],
-        severity=event.severity[:16],
-        source=event.source[:255],
-        fingerprint=event.fingerprint,
-        payload=event.raw,
         outcome=outcome,
+        **_alert_fields(event),
     )
 
 
@@ -240,7 +259,7 @@ def _attach(
         kind=TimelineEntry.Kind.ALERT,
         at=at,
         channel=Channel.INTEGRATION,
-        message=f"Alert from {integration.name}: {event.summary or '(no summary)'}",
+        message=_alert_message(integration.name, event),
         data={"alert": alert.pk, "integration": integration.pk},
     )
 
@@ -292,6 +311,149 @@ def _alertmanager_alert(integration, event, dedup_key, at, incident, store) -> I
         data={"alert": alert.pk, "integration": integration.pk, "firing": len(firing)},
     )
     return IngestResult(Outcome.ALERT_RESOLVED, dedup_key, incident.pk, alert.pk)
+
+
+# --- the fast path: one more alert for an open incident (PostgreSQL) --------------------------
+
+# One statement, so one round trip in autocommit and atomic by itself. In words: the enabled
+# integration with this key and kind on a service that is not disabled; its open incident with
+# this dedup key, as this statement's snapshot sees it (with the row's version, xmin); whether
+# an identical alert came within DUPLICATE_WINDOW; then — only if it did not, and only if the
+# incident row is still the version the snapshot saw — alert_count + 1, the Alert row and the
+# timeline entry. The UPDATE waits for any transaction holding the row and re-checks its WHERE
+# on the newest version, so the version test fails if anybody changed the incident meanwhile.
+_ATTACH_SQL = """
+WITH integration AS MATERIALIZED (
+    SELECT i.id, i.name
+    FROM incidents_integration i JOIN incidents_service s ON s.id = i.service_id
+    WHERE i.key = %(key)s AND i.kind = %(kind)s AND i.enabled AND s.status <> 'disabled'
+),
+seen AS MATERIALIZED (
+    SELECT n.id, n.xmin AS version
+    FROM incidents_incident n JOIN integration ON n.integration_id = integration.id
+    WHERE n.dedup_key = %(dedup_key)s AND n.status IN ('triggered', 'acknowledged')
+),
+duplicate AS MATERIALIZED (
+    SELECT EXISTS (
+        SELECT 1 FROM incidents_alert a JOIN seen ON a.incident_id = seen.id
+        WHERE a.fingerprint = %(fingerprint)s AND a.received_at >= %(window_start)s
+    ) AS found
+),
+bumped AS (
+    UPDATE incidents_incident n
+    SET alert_count = n.alert_count + 1, updated_at = %(now)s
+    FROM seen
+    WHERE n.id = seen.id AND n.xmin = seen.version AND NOT (SELECT found FROM duplicate)
+    RETURNING n.id
+),
+alert AS (
+    INSERT INTO incidents_alert (incident_id, integration_id, received_at, action, dedup_key,
+        summary, severity, source, fingerprint, payload, outcome)
+    SELECT bumped.id, integration.id, %(received_at)s, %(action)s, %(dedup_key)s,
+        %(summary)s, %(severity)s, %(source)s, %(fingerprint)s, %(payload)s::jsonb, %(outcome)s
+    FROM bumped CROSS JOIN integration
+    RETURNING id, incident_id
+),
+entry AS (
+    INSERT INTO incidents_timelineentry (incident_id, at, kind, actor_id, channel, message, data)
+    SELECT alert.incident_id, %(received_at)s, %(kind_alert)s, NULL, %(channel)s,
+        'Alert from ' || integration.name || ': ' || %(summary_text)s,
+        jsonb_build_object('alert', alert.id, 'integration', integration.id)
+    FROM alert CROSS JOIN integration
+)
+SELECT (SELECT id FROM integration), (SELECT id FROM seen), (SELECT found FROM duplicate),
+    (SELECT id FROM alert)
+"""
+
+
+# psycopg counts a query's runs towards preparing it only when the connection's threshold is
+# not None; Django sets None (for connection poolers). This value lets the attach statement,
+# which asks to be prepared, be prepared, and no other statement ever reaches it.
+_ONLY_WHEN_ASKED = 2**31 - 1
+
+
+@functools.cache
+def _preparing_cursor_class() -> type:
+    """psycopg's server-binding cursor, preparing every statement unless told not to (psycopg
+    is imported here: it is only needed on PostgreSQL)."""
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            return super().execute(query, params, prepare=prepare is not False, binary=binary)
+
+    return PreparingCursor
+
+
+def _prepared_statement_cursor():
+    """A Django cursor (errors translated, queries logged when Django logs them) over a psycopg
+    cursor that binds parameters on the server and prepares what it runs: PostgreSQL then
+    plans the attach statement once per connection instead of once per alert. Django's own
+    cursors bind on the client, which cannot prepare, and are not affected.
+
+    A deployment that sets `prepare_threshold` in the database OPTIONS decides: None (e.g.
+    behind a transaction-pooling PgBouncer older than 1.21) turns preparing off here too."""
+    with connection.wrap_database_errors:
+        connection.ensure_connection()
+        raw = connection.connection
+        if "prepare_threshold" not in connection.settings_dict.get("OPTIONS", {}):
+            if raw.prepare_threshold is None:
+                raw.prepare_threshold = _ONLY_WHEN_ASKED
+        cursor = _preparing_cursor_class()(raw)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
+def alert_attach_fast(
+    *, key: str, kind: str, event: Event, received_at: datetime
+) -> IngestResult | None:
+    """A trigger for an incident that is open already — most of what a flapping or chatty
+    monitor sends — in one SQL statement: the integration looked up by its key, the duplicate
+    check, the alert stored, the alert count raised and the timeline entry written, all or
+    nothing. Returns None whenever it cannot decide alone, and the caller then takes the full
+    path (`find_integration` and `alert_ingest`): not PostgreSQL, not a plain trigger with a
+    dedup key, no valid integration for the key (→ 404 there), no open incident (→ a new one),
+    or the incident changed by someone else between this statement's snapshot and its update.
+
+    That last test is what makes one statement safe: the duplicate check reads the snapshot,
+    and the snapshot is current for this incident exactly when the row is still the version it
+    saw, because every write that adds a trigger's alert to an incident also updates the
+    incident row (a new incident, or alert_count + 1) in the same transaction. Keep it so.
+    Nothing is queued after commit: an attached alert pages nobody."""
+    if (
+        connection.vendor != "postgresql"
+        or event.action != TRIGGER
+        or event.alert_key
+        or not event.dedup_key
+    ):
+        return None
+    fields = _alert_fields(event)
+    params = {
+        **fields,
+        "payload": json.dumps(fields["payload"]),
+        "key": key,
+        "kind": kind,
+        "dedup_key": event.dedup_key,
+        "window_start": received_at - DUPLICATE_WINDOW,
+        "now": timezone.now(),
+        "received_at": received_at,
+        "outcome": Outcome.ATTACHED,
+        "kind_alert": TimelineEntry.Kind.ALERT.value,
+        "channel": Channel.INTEGRATION.value,
+        "summary_text": event.summary or "(no summary)",
+    }
+    with _prepared_statement_cursor() as cursor:
+        cursor.execute(_ATTACH_SQL, params)
+        integration_id, incident_id, duplicate, alert_id = cursor.fetchone()
+    if integration_id is None or incident_id is None:
+        return None
+    if alert_id is not None:
+        return IngestResult(Outcome.ATTACHED, event.dedup_key, incident_id, alert_id)
+    if duplicate:
+        # Safe from any snapshot: alerts are never taken back, so a duplicate seen is one.
+        return IngestResult(Outcome.DUPLICATE, event.dedup_key, incident_id)
+    return None  # the incident changed under us: the full path, with its row lock
 
 
 # --- heartbeats --------------------------------------------------------------------------------

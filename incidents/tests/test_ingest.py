@@ -2,10 +2,11 @@
 resolving incidents with PagerDuty's dedup rules; Alertmanager groups; heartbeat pings."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from incidents import events, ingest, workflow
 from incidents.ingest import Outcome
@@ -499,3 +500,186 @@ def test_concurrent_triggers_with_one_dedup_key_make_one_incident(postgres_requi
     assert incident.alert_count == threads_count
     assert {r.incident_id for r in results} == {incident.pk}
     assert Alert.objects.filter(incident=incident).count() == threads_count
+
+
+# --- the one-statement attach (PostgreSQL) -------------------------------------------------------
+
+
+def fast(integration, event, at=T0, key=None, kind="events_v2"):
+    return ingest.alert_attach_fast(
+        key=key or integration.key, kind=kind, event=event, received_at=at
+    )
+
+
+def test_fast_attach_writes_what_the_full_path_writes(paging, postgres_required):
+    """The same attach on two incidents, one through each path: the same rows."""
+    integration = paging["events_v2"]
+    later = T0 + timedelta(minutes=1)
+    opened = {key: run(integration, pd(dedup_key=key)).incident_id for key in ("fast", "full")}
+    events_ = {key: pd(dedup_key=key, summary="Still full", custom_details=[1]) for key in opened}
+    result = fast(integration, events_["fast"], later)
+    assert run(integration, events_["full"], later).outcome == Outcome.ATTACHED
+    assert result.outcome == Outcome.ATTACHED and result.incident_id == opened["fast"]
+
+    rows = {}
+    for key, incident_id in opened.items():
+        incident = Incident.objects.get(pk=incident_id)
+        rows[key] = (incident, incident.alerts.latest("id"), incident.timeline.get(kind="alert"))
+    (incident, alert, entry), (_, full_alert, full_entry) = rows["fast"], rows["full"]
+    assert result.alert_id == alert.pk
+    assert incident.alert_count == 2 and incident.updated_at > T0
+    for name in ("integration_id", "received_at", "action", "summary", "severity", "source"):
+        assert getattr(alert, name) == getattr(full_alert, name), name
+    assert (alert.dedup_key, alert.outcome) == ("fast", "attached")
+    assert alert.fingerprint == events_["fast"].fingerprint
+    assert alert.payload == {**full_alert.payload, "dedup_key": "fast"}
+    for name in ("at", "actor_id", "channel", "message"):
+        assert getattr(entry, name) == getattr(full_entry, name), name
+    assert entry.message == f"Alert from {integration.name}: Still full"
+    assert entry.data == {"alert": alert.pk, "integration": integration.pk}
+
+
+def test_fast_attach_drops_an_identical_resend_within_the_window(paging, postgres_required):
+    integration = paging["events_v2"]
+    first = run(integration, pd())
+    again = fast(integration, pd(), T0 + timedelta(minutes=1))
+    assert again == ingest.IngestResult(Outcome.DUPLICATE, "disk-web-1", first.incident_id)
+    assert (Alert.objects.count(), Incident.objects.get().alert_count) == (1, 1)
+    later = fast(integration, pd(), T0 + ingest.DUPLICATE_WINDOW + timedelta(seconds=1))
+    assert later.outcome == Outcome.ATTACHED
+    assert (Alert.objects.count(), Incident.objects.get().alert_count) == (2, 2)
+
+
+def test_fast_attach_leaves_every_other_case_to_the_full_path(paging, postgres_required):
+    """None means "not decided here": the caller takes the full path, which answers 404,
+    opens an incident, acknowledges or resolves."""
+    integration = paging["events_v2"]
+    assert fast(integration, pd()) is None  # nothing open yet
+    run(integration, pd())
+    later = T0 + timedelta(minutes=1)
+    assert fast(integration, pd("acknowledge"), later) is None
+    assert fast(integration, pd(dedup_key=None), later) is None
+    assert fast(integration, pd(summary="x"), later, key="f" * 32) is None
+    assert fast(integration, pd(summary="x"), later, kind="webhook") is None
+    Integration.objects.filter(pk=integration.pk).update(enabled=False)
+    assert fast(integration, pd(summary="x"), later) is None
+    Integration.objects.filter(pk=integration.pk).update(enabled=True)
+    service_update(service=paging.service, status="disabled")
+    assert fast(integration, pd(summary="x"), later) is None
+    service_update(service=paging.service, status="active")
+    assert fast(integration, pd(summary="x"), later).outcome == Outcome.ATTACHED
+    run(integration, pd("resolve"), later)
+    assert fast(integration, pd(summary="y"), later) is None  # resolved: a new one opens
+    assert Alert.objects.filter(outcome=Outcome.ATTACHED).count() == 1
+
+
+def test_fast_attach_stands_aside_on_other_databases(paging):
+    run(paging["events_v2"], pd())
+    result = fast(paging["events_v2"], pd(summary="again"), T0 + timedelta(minutes=1))
+    if connection.vendor == "postgresql":
+        assert result.outcome == Outcome.ATTACHED
+    else:
+        assert result is None
+        assert Incident.objects.get().alert_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_attaches_count_every_alert(postgres_required):
+    """Four requests at a time on one open incident: every alert is stored, counted and on the
+    timeline, whichever path each took."""
+    from incidents.ingest_views import ingest_one
+
+    paging = Paging()
+    integration = paging["events_v2"]
+    run(integration, pd())
+    per_thread, threads_count = 15, 4
+    outcomes, errors = [], []
+
+    def worker(n):
+        try:
+            for i in range(per_thread):
+                event = pd(summary=f"Disk full #{n}.{i}")
+                outcomes.append(ingest_one(integration.key, "events_v2", event, "").outcome)
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    total = per_thread * threads_count
+    assert outcomes == [Outcome.ATTACHED] * total
+    incident = Incident.objects.get()
+    assert incident.alert_count == total + 1
+    assert Alert.objects.filter(incident=incident).count() == total + 1
+    assert TimelineEntry.objects.filter(incident=incident, kind="alert").count() == total
+
+
+def wait_for_a_lock_wait(deadline_seconds: float = 10) -> None:
+    """Until another session of this database waits for a row lock (or fail at the deadline)."""
+    deadline = time.monotonic() + deadline_seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.005)
+    pytest.fail("no session waited for the lock")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_identical_event_racing_another_is_stored_once(postgres_required):
+    """The same event twice at once (an HA pair of senders): the second waits for the first's
+    row lock, finds the incident changed since its snapshot, takes the full path and sees the
+    first alert there — one alert, one count, never two."""
+    from incidents.ingest_views import ingest_one
+
+    paging = Paging()
+    integration = paging["events_v2"]
+    run(integration, pd())
+    event = pd(summary="Disk full again")
+    holding, release = threading.Event(), threading.Event()
+    results, errors = {}, []
+
+    def first():
+        try:
+            with transaction.atomic():
+                results["first"] = ingest_one(integration.key, "events_v2", event, "")
+                holding.set()
+                assert release.wait(10)
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            holding.set()
+            connection.close()
+
+    def second():
+        try:
+            results["second"] = ingest_one(integration.key, "events_v2", event, "")
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    one = threading.Thread(target=first)
+    one.start()
+    assert holding.wait(10)
+    two = threading.Thread(target=second)
+    two.start()
+    wait_for_a_lock_wait()
+    release.set()
+    one.join(timeout=20)
+    two.join(timeout=20)
+    assert not errors, errors
+    assert results["first"].outcome == Outcome.ATTACHED
+    assert results["second"].outcome == Outcome.DUPLICATE
+    incident = Incident.objects.get()
+    assert incident.alert_count == 2
+    assert Alert.objects.filter(fingerprint=event.fingerprint).count() == 1

@@ -5,11 +5,11 @@ with no integration key ever written to a log."""
 import io
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
 from django.test import RequestFactory
 from kombu.exceptions import OperationalError as BrokerError
 
@@ -201,6 +201,32 @@ def test_rotated_out_key_is_404_and_the_new_one_works(client, paging, logs):
     assert_key_not_logged(logs, old, new)
 
 
+def test_a_key_stops_at_once_for_an_open_incident_too(client, paging):
+    """Alerts for an open incident take the one-statement path on PostgreSQL, which checks the
+    key itself: a rotated-out key, a disabled integration or a disabled service is refused
+    from the very next event, never attached."""
+    integration = paging["events_v2"]
+    old = integration.key
+    assert post(client, ENQUEUE, pd(old)).status_code == 202
+    assert post(client, ENQUEUE, pd(old, summary="attached")).status_code == 202
+    new = integration_rotate_key(integration=integration).key
+    assert post(client, ENQUEUE, pd(old, summary="after rotation")).status_code == 404
+    assert post(client, ENQUEUE, pd(new, summary="new key")).status_code == 202
+    type(integration).objects.filter(pk=integration.pk).update(enabled=False)
+    assert post(client, ENQUEUE, pd(new, summary="disabled")).status_code == 404
+    type(integration).objects.filter(pk=integration.pk).update(enabled=True)
+    service_update(service=paging.service, status="disabled")
+    assert post(client, ENQUEUE, pd(new, summary="service disabled")).status_code == 404
+    assert post(client, url("webhook", new), {"title": "wrong kind"}).status_code == 404
+    incident = Incident.objects.get()
+    assert incident.alert_count == 3
+    assert list(incident.alerts.order_by("id").values_list("summary", flat=True)) == [
+        "Disk full on web-1",
+        "attached",
+        "new key",
+    ]
+
+
 def test_disabled_integration_or_service_is_404(client, paging):
     integration = paging["events_v2"]
     type(integration).objects.filter(pk=integration.pk).update(enabled=False)
@@ -270,8 +296,25 @@ def test_a_chunked_upload_within_the_limit_is_read(paging):
     assert Incident.objects.count() == 1
 
 
+@pytest.fixture(autouse=True)
+def _limiter_not_paused(monkeypatch):
+    """A limiter paused by an earlier test (after a Redis failure) would let everything pass."""
+    monkeypatch.setattr(ingest_views, "_limiter_paused_until", 0.0)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def limiter(request, settings):
+    """The rate limiter on each of its two stores: Redis (REDIS_URL, shared by every web
+    process) and the process's own cache (no REDIS_URL: the embedded set-up)."""
+    if request.param == "redis":
+        settings.REDIS_URL = request.getfixturevalue("redis_url")
+    else:
+        settings.REDIS_URL = ""
+    return request.param
+
+
 @time_machine.travel(datetime(2026, 11, 24, 3, 0, 10, tzinfo=UTC), tick=False)
-def test_rate_limit_is_429_with_retry_after(client, paging, settings, logs):
+def test_rate_limit_is_429_with_retry_after(client, paging, settings, logs, limiter):
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 3
     key = paging["events_v2"].key
     for n in range(3):
@@ -288,38 +331,93 @@ def test_rate_limit_is_429_with_retry_after(client, paging, settings, logs):
     assert_key_not_logged(logs, key)
 
 
+def test_rate_limit_counts_in_redis_with_an_expiry(client, paging, settings, redis_url):
+    """Every web process counts in the same Redis key (named by a hash, never the key), which
+    expires after its window."""
+    import redis
+
+    settings.REDIS_URL = redis_url
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 100
+    store = redis.Redis.from_url(redis_url)
+    before = set(store.keys("oncall:ingest-rate:*"))
+    key = paging["events_v2"].key
+    for n in range(2):
+        assert post(client, ENQUEUE, pd(key, summary=f"#{n}")).status_code == 202
+    (counter,) = set(store.keys("oncall:ingest-rate:*")) - before
+    assert store.get(counter) == b"2"
+    assert 60 < store.ttl(counter) <= 120
+    assert key not in counter.decode()
+    store.delete(counter)
+
+
 def test_rate_limit_off_with_zero(client, paging, settings):
     settings.INGEST_RATE_LIMIT_PER_MINUTE = 0
     for n in range(5):
         assert post(client, ENQUEUE, pd(paging["events_v2"].key, summary=str(n))).status_code == 202
 
 
-def test_rate_limiter_fails_open_when_the_cache_is_down(client, paging, monkeypatch, logs):
-    def down(*args, **kwargs):
-        raise ConnectionError("cache down")
+@pytest.mark.parametrize("store", ["redis", "memory"])
+def test_rate_limiter_fails_open_and_pauses_when_its_store_is_down(
+    client, paging, monkeypatch, settings, logs, store
+):
+    """Redis refusing connections (or the cache failing): the alert goes through, and the
+    limiter is not asked again for LIMITER_PAUSE_SECONDS, then it is."""
+    settings.INGEST_RATE_LIMIT_PER_MINUTE = 1
+    if store == "redis":
+        settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens on the discard port
+    else:
+        settings.REDIS_URL = ""
 
-    monkeypatch.setattr(ingest_views.cache, "add", down)
-    assert post(client, ENQUEUE, pd(paging["events_v2"].key)).status_code == 202
+        def down(*args, **kwargs):
+            raise ConnectionError("cache down")
+
+        monkeypatch.setattr(ingest_views.cache, "add", down)
+    key = paging["events_v2"].key
+    start = datetime(2026, 11, 24, 3, 0, 10, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        assert post(client, ENQUEUE, pd(key, summary="a")).status_code == 202
     assert "rate limiter unavailable" in logs.text
+
+    asked = []
+
+    def over_the_limit(counter):
+        asked.append(counter)
+        return 1_000
+
+    monkeypatch.setattr(ingest_views, "_count_request", over_the_limit)
+    with time_machine.travel(start + timedelta(seconds=4), tick=False):
+        assert post(client, ENQUEUE, pd(key, summary="b")).status_code == 202
+    assert asked == []
+    with time_machine.travel(start + timedelta(seconds=6), tick=False):
+        assert post(client, ENQUEUE, pd(key, summary="c")).status_code == 429
+    assert len(asked) == 1
+    assert_key_not_logged(logs, key)
 
 
 @pytest.mark.parametrize("error", [OperationalError, InterfaceError])
-def test_database_unreachable_is_503_with_retry_after(client, paging, monkeypatch, logs, error):
-    def unreachable(*args, **kwargs):
+def test_database_unreachable_is_503_with_retry_after(client, paging, logs, error):
+    """Every statement fails as with the server gone, on whichever path (the one-statement
+    attach included)."""
+    key = paging["events_v2"].key
+    assert post(client, ENQUEUE, pd(key)).status_code == 202  # an open incident to attach to
+
+    def unreachable(execute, sql, params, many, context):
         raise error("could not connect to server: Connection refused")
 
-    monkeypatch.setattr(ingest_views, "find_integration", unreachable)
-    for path, data in [
-        (ENQUEUE, pd(paging["events_v2"].key)),
+    requests = [
+        (ENQUEUE, pd(key, summary="again")),
         (url("alertmanager", paging["alertmanager"].key), am()),
         (url("webhook", paging["webhook"].key), {"title": "x"}),
         (url("heartbeat", paging["heartbeat"].key), {}),
-    ]:
-        response = post(client, path, data)
-        assert response.status_code == 503
-        assert response["Retry-After"] == "10"
-        assert response["Content-Type"] == "application/json"
-        assert response.json()["status"] == "unavailable"
+    ]
+    with connection.execute_wrapper(unreachable):
+        for path, data in requests:
+            response = post(client, path, data)
+            assert response.status_code == 503
+            assert response["Retry-After"] == "10"
+            assert response["Content-Type"] == "application/json"
+            assert response.json()["status"] == "unavailable"
+    assert Incident.objects.get().alert_count == 1
     assert_key_not_logged(logs, *(i.key for i in paging.integrations.values()))
 
 
@@ -365,6 +463,21 @@ def test_same_key_attaches_and_nobody_is_paged_again(deliver, paging):
     incident = Incident.objects.get()
     assert incident.alert_count == 4
     assert Page.objects.count() == 1
+
+
+def test_an_alert_for_an_open_incident_is_one_statement(
+    client, paging, postgres_required, django_assert_num_queries
+):
+    """On PostgreSQL the common case — one more alert for an open incident — is one SQL
+    statement (one round trip), whatever the number of alerts and incidents already there."""
+    key = paging["events_v2"].key
+    for n in range(2):
+        assert post(client, ENQUEUE, pd(key, dedup_key=f"other-{n}")).status_code == 202
+    assert post(client, ENQUEUE, pd(key)).status_code == 202
+    for n in range(3):
+        with django_assert_num_queries(1):
+            assert post(client, ENQUEUE, pd(key, summary=f"more #{n}")).status_code == 202
+    assert Incident.objects.get(dedup_key="disk-web-1").alert_count == 4
 
 
 def test_identical_resend_changes_nothing(deliver, paging):
