@@ -32,4 +32,4 @@ USER oncall
 
 EXPOSE 8000
 
-CMD ["gunicorn", "oncall.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--logger-class", "oncall.gunicorn_logging.KeyMaskingLogger"]
+CMD ["gunicorn", "oncall.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "4", "--threads", "2", "--worker-tmp-dir", "/dev/shm", "--access-logfile", "-", "--logger-class", "oncall.gunicorn_logging.KeyMaskingLogger"]
