@@ -40,8 +40,13 @@ check: install
 	$(MANAGE) check
 	$(MANAGE) makemigrations --check --dry-run
 
+## Benchmarks (figures into docs/performance.md). The ingest bench drives load with wrk (C), installed
+## from Debian's packages when missing and possible; without it the bench falls back to a Python client.
 bench: install
-	$(BIN)/python bench/run_all.py
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || \
+	  echo "wrk not installed: the ingest bench uses its Python client"
+	$(BIN)/python bench/run_all.py $(BENCH)
 
 ## The README's pictures (docs/img/*.png), taken by the browser tests marked `screenshots`.
 screenshots: install
