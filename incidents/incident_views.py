@@ -11,6 +11,8 @@ Access: `page_selectors.require_page_access` — 404 for a missing incident, the
 why for another team's incident or an observer of its team (docs/incidents.md).
 """
 
+import html
+import json
 from datetime import datetime
 
 from django import forms
@@ -24,6 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
@@ -31,7 +34,7 @@ from oncall.models import ContactKind, Urgency
 
 from . import page_selectors, workflow
 from .models import Channel, Incident, TimelineEntry
-from .page_selectors import IncidentPage, person_name
+from .page_selectors import AlertRow, IncidentPage, TimelineRow, person_name
 
 POLL_SECONDS = 5  # how often an open page asks /live/ whether anything changed
 
@@ -55,7 +58,12 @@ REFUSED_WORDS = {
     NOTE: "no note can be added",
 }
 
+# A payload is shown pretty-printed up to this many characters (ingest takes bodies up to 512 KB:
+# fifty of those would make a page of megabytes); the whole alert is in the API.
+PAYLOAD_SHOWN_CHARS = 20_000
+
 CONTACT_KIND_LABELS = dict(ContactKind.choices)
+CHANNEL_LABELS = dict(Channel.choices)
 REGIONS = ("head", "status", "postmortem", "actions", "timeline", "alerts")
 
 
@@ -277,16 +285,98 @@ def _decorate(page: IncidentPage) -> None:
     incident.resolved_by_name = person_name(incident.resolved_by)
     page.triggered_by = incident.integration.name if incident.integration else ""
     first = page.timeline[-1] if page.timeline else None  # the timeline is newest first
-    if first is not None and first.kind == TimelineEntry.Kind.TRIGGERED and first.actor:
-        page.triggered_by = person_name(first.actor)  # opened by hand (API or admin)
-    for entry in page.timeline:
-        entry.actor_name = person_name(entry.actor)
-        entry.channel_label = Channel(entry.channel).label if entry.channel in Channel else ""
-        data = entry.data if isinstance(entry.data, dict) else {}
-        kind = data.get("contact_kind")
-        entry.contact_label = CONTACT_KIND_LABELS.get(kind, kind or "")
+    if first is not None and first.kind == TimelineEntry.Kind.TRIGGERED and first.actor_name:
+        page.triggered_by = first.actor_name  # opened by hand (API or admin)
     for count in page.notification_counts:
         count.channel_label = CONTACT_KIND_LABELS.get(count.channel, count.channel)
+
+
+def timeline_html(timeline: list[TimelineRow]) -> SafeString:
+    """The timeline's `<li>` items, built here rather than by a template loop: a long
+    timeline (hundreds of entries, each with a time in the reader's zone, a message, who, how
+    and the outcome) cost more to render through the template engine than everything else on
+    the page. Every value is escaped; the reader's zone is the active one (middleware)."""
+    escape = html.escape
+    items = []
+    for entry in timeline:
+        local = timezone.localtime(entry.at).isoformat()
+        message = entry.message.replace("\r\n", "\n").replace("\r", "\n")
+        meta = []
+        if entry.actor_name:
+            meta.append(f"<span>by {escape(entry.actor_name)}</span>")
+        if entry.channel == Channel.SYSTEM:
+            if not entry.actor_name:
+                meta.append("<span>by Oncall</span>")
+        elif entry.channel in CHANNEL_LABELS:
+            meta.append(f"<span>via {escape(CHANNEL_LABELS[entry.channel])}</span>")
+        data = entry.data if isinstance(entry.data, dict) else {}
+        kind = data.get("contact_kind")
+        contact = CONTACT_KIND_LABELS.get(kind, kind) if isinstance(kind, str) else kind
+        if contact:
+            meta.append(f"<span>channel: {escape(str(contact))}</span>")
+        if entry.kind == TimelineEntry.Kind.NOTIFIED:
+            meta.append('<span class="outcome outcome--ok">sent</span>')
+        elif entry.kind == TimelineEntry.Kind.NOTIFY_FAILED:
+            attempt = data.get("attempt")
+            attempt = f", attempt {escape(str(attempt))}" if attempt else ""
+            meta.append(f'<span class="outcome outcome--failed">failed{attempt}</span>')
+        items.append(
+            f'<li class="tl-entry tl-entry--{escape(entry.kind)}">'
+            f'<div class="tl-entry__head"><span class="tl-kind">'
+            f"{escape(entry.get_kind_display())}</span> "
+            f'<time datetime="{local}">{local[:10]} {local[11:19]}</time></div>'
+            f'<p class="tl-entry__message">{escape(message).replace(chr(10), "<br>")}</p>'
+            f'<p class="tl-entry__meta">{" ".join(meta)}</p></li>\n'
+        )
+    return mark_safe("".join(items))  # noqa: S308 -- built from escaped values above
+
+
+def pretty_json(value, *, limit: int = PAYLOAD_SHOWN_CHARS) -> tuple[str, bool]:
+    """`value` as indented JSON, cut at `limit` characters: (text, whether it was cut). The
+    encoder's chunks are read only until the limit, so a huge payload costs no more than a
+    small one."""
+    size, chunks = 0, []
+    for chunk in json.JSONEncoder(indent=2, ensure_ascii=False).iterencode(value):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return "".join(chunks)[:limit], True
+    return "".join(chunks), False
+
+
+def alerts_html(alerts: list[AlertRow], *, api_url: str) -> SafeString:
+    """The raw alerts' `<li>` items, built here for the reason the timeline's are (fifty alerts,
+    each with its times, dedup key and payload, pretty-printed here for the shown ones only).
+    Every value is escaped; a payload cut at `PAYLOAD_SHOWN_CHARS` says where the whole alert
+    is."""
+    escape = html.escape
+    cut_note = (
+        '<p class="muted small">The payload is cut here, after '
+        f"{PAYLOAD_SHOWN_CHARS:,} characters; the whole alert is in the API: "
+        f"<code>{escape(api_url)}</code>.</p>"
+    )
+    items = []
+    for alert in alerts:
+        local = timezone.localtime(alert.received_at).isoformat()
+        outcome = (
+            f' <span class="muted small">{escape(alert.outcome)}</span>' if alert.outcome else ""
+        )
+        summary = (
+            f'<p class="alert-item__summary">{escape(alert.summary)}</p>' if alert.summary else ""
+        )
+        source = f"From {escape(alert.integration_name)} · " if alert.integration_name else ""
+        dedup = f"<code>{escape(alert.dedup_key)}</code>" if alert.dedup_key else "none"
+        payload, cut = pretty_json(alert.payload)
+        items.append(
+            '<li class="alert-item"><p class="alert-item__head">'
+            f'<time datetime="{local}">{local[:10]} {local[11:19]}</time> '
+            f'<span class="tag">{escape(alert.action)}</span>{outcome}</p>{summary}'
+            f'<p class="muted small">{source}Dedup key: {dedup}</p>'
+            '<pre class="payload" tabindex="0" aria-label="Payload of the alert received at '
+            f'{local[11:19]}"><code>{escape(payload)}</code></pre>'
+            f"{cut_note if cut else ''}</li>\n"
+        )
+    return mark_safe("".join(items))  # noqa: S308 -- built from escaped values above
 
 
 def page_context(request, page: IncidentPage, bound: ActionForm | None = None) -> dict:
@@ -302,6 +392,10 @@ def page_context(request, page: IncidentPage, bound: ActionForm | None = None) -
     return {
         "page": page,
         "incident": incident,
+        "timeline_html": timeline_html(page.timeline),
+        "alerts_html": alerts_html(
+            page.alerts, api_url=reverse("api:incident-alerts", args=[incident.pk])
+        ),
         "legal": legal,
         "forms": forms_on_page,
         "action_urls": {

@@ -6,12 +6,12 @@ Kept apart from `selectors.py` (the lists, the API and the reports) so the page'
 escalation policy in words, the reassignment choices, the live version marker — stay together.
 """
 
-import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from oncall import access
@@ -36,6 +36,13 @@ def person_name(user: AbstractBaseUser | None) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def _name_of(username: str, first_name: str, last_name: str, display_name: str | None) -> str:
+    """`person_name` from the columns alone (the timeline reads them with its rows)."""
+    if display_name:
+        return display_name
+    return f"{first_name} {last_name}".strip() or username
+
+
 def _users_with_profiles() -> QuerySet:
     return User.objects.select_related("profile")
 
@@ -49,13 +56,20 @@ def incident_version(*, incident_id: int) -> str | None:
     writes that don't, such as an alert attached by ingest). One query; None if gone."""
     row = (
         Incident.objects.filter(pk=incident_id)
-        .annotate(last_entry=Max("timeline__id"))
+        .annotate(last_entry=_last_entry_id())
         .values_list("last_entry", "status", "urgency", "alert_count", "round")
         .first()
     )
     if row is None:
         return None
     return version_of(*row)
+
+
+def _last_entry_id() -> Subquery:
+    """The incident's newest timeline entry id, read through the `incident` index for the one
+    incident (a join and GROUP BY over every entry would turn each row of it into work)."""
+    newest = TimelineEntry.objects.filter(incident=OuterRef("pk")).order_by("-id")
+    return Subquery(newest.values("id")[:1])
 
 
 def version_of(last_entry: int | None, status: str, urgency: str, alerts: int, round_: int) -> str:
@@ -82,6 +96,42 @@ class StepView:
     targets: str
 
 
+KIND_LABELS = dict(TimelineEntry.Kind.choices)
+
+
+@dataclass(slots=True)
+class TimelineRow:
+    """One timeline entry as the page shows it: plain values read with `values_list` and the
+    actor's name joined in, not a model object with its actor and profile (a long timeline
+    spent most of the page's time building those)."""
+
+    pk: int
+    at: datetime
+    kind: str
+    channel: str
+    message: str
+    data: dict
+    actor_id: int | None
+    actor_name: str
+
+    def get_kind_display(self) -> str:
+        return KIND_LABELS.get(self.kind, self.kind)
+
+
+@dataclass(slots=True)
+class AlertRow:
+    """One raw alert as the page lists it (plain values, its integration's name joined in)."""
+
+    pk: int
+    received_at: datetime
+    action: str
+    outcome: str
+    summary: str
+    dedup_key: str
+    integration_name: str
+    payload: object  # as received: usually a dict
+
+
 @dataclass
 class NotificationCount:
     channel: str
@@ -94,8 +144,8 @@ class IncidentPage:
     """Everything the incident page shows of one incident."""
 
     incident: Incident
-    timeline: list[TimelineEntry]
-    alerts: list[Alert]
+    timeline: list[TimelineRow]
+    alerts: list[AlertRow]
     alerts_total: int
     steps: list[StepView]
     repeat_count: int
@@ -167,7 +217,7 @@ def _incident_queryset() -> QuerySet:
         "acknowledged_by__profile",
         "resolved_by__profile",
     ).annotate(
-        last_entry=Max("timeline__id"),
+        last_entry=_last_entry_id(),
         last_paged_step=Subquery(last_page.values("step")[:1]),
         last_paged_loop=Subquery(last_page.values("loop")[:1]),
         fired_step=Subquery(
@@ -260,10 +310,10 @@ def incident_page(*, user: AbstractBaseUser, pk: int) -> IncidentPage:
     """The incident `pk` for its page, if `user` may see it: Http404 for a missing incident,
     PermissionDenied (403, saying why) for another team's incident or an observer of its team.
 
-    A fixed number of queries: the incident (service, team, milestone people, the last page and
-    the last timeline entry joined in), its assignees, timeline, newest alerts, notification
-    counts, the policy's targets, and — for people who may act — the team's leads and
-    responders and escalation policies."""
+    A fixed number of queries: the incident (service, team, milestone people joined in; the
+    last page and the last timeline entry by subqueries), its assignees, timeline (with its
+    actors' names), newest alerts, notification counts, the policy's targets, and — for
+    people who may act — the team's leads and responders and escalation policies."""
     incident = _incident_queryset().filter(pk=pk).first()
     if incident is None:
         from django.http import Http404
@@ -273,22 +323,12 @@ def incident_page(*, user: AbstractBaseUser, pk: int) -> IncidentPage:
     assignees = list(
         _users_with_profiles().filter(assigned_incidents=incident).order_by("username", "id")
     )
-    timeline = list(
-        TimelineEntry.objects.filter(incident=incident)
-        .select_related("actor__profile")
-        .order_by("-at", "-id")
-    )
-    alerts = list(
-        Alert.objects.filter(incident=incident)
-        .select_related("integration")
-        .order_by("-received_at", "-id")[: ALERTS_SHOWN + 1]
-    )
+    timeline = timeline_rows(incident_id=incident.pk)
+    alerts = alert_rows(incident_id=incident.pk, limit=ALERTS_SHOWN + 1)
     alerts_total = max(incident.alert_count, len(alerts))
     if len(alerts) > ALERTS_SHOWN:
         alerts = alerts[:ALERTS_SHOWN]
         alerts_total = max(alerts_total, ALERTS_SHOWN + 1)
-    for alert in alerts:
-        alert.pretty_payload = json.dumps(alert.payload, indent=2, ensure_ascii=False)
     counts = [
         NotificationCount(channel=row["channel"], status=row["status"], count=row["n"])
         for row in Notification.objects.filter(incident=incident)
@@ -326,6 +366,61 @@ def incident_page(*, user: AbstractBaseUser, pk: int) -> IncidentPage:
     return page
 
 
+def timeline_rows(*, incident_id: int) -> list[TimelineRow]:
+    """The incident's whole timeline, newest first: one query, the actors' names joined in,
+    each actor named once."""
+    rows = (
+        TimelineEntry.objects.filter(incident_id=incident_id)
+        .order_by("-at", "-id")
+        .values_list(
+            "id",
+            "at",
+            "kind",
+            "channel",
+            "message",
+            "data",
+            "actor_id",
+            "actor__username",
+            "actor__first_name",
+            "actor__last_name",
+            "actor__profile__display_name",
+        )
+    )
+    names: dict[int, str] = {}
+    timeline = []
+    for pk, at, kind, channel, message, data, actor_id, username, first, last, display in rows:
+        if actor_id is None:
+            name = ""
+        else:
+            name = names.get(actor_id)
+            if name is None:
+                name = names[actor_id] = _name_of(username, first, last, display)
+        timeline.append(TimelineRow(pk, at, kind, channel, message, data, actor_id, name))
+    return timeline
+
+
+def alert_rows(*, incident_id: int, limit: int) -> list[AlertRow]:
+    """The incident's newest `limit` alerts with their integration's name: one query."""
+    rows = (
+        Alert.objects.filter(incident_id=incident_id)
+        .order_by("-received_at", "-id")
+        .values_list(
+            "id",
+            "received_at",
+            "action",
+            "outcome",
+            "summary",
+            "dedup_key",
+            "integration__name",
+            "payload",
+        )[:limit]
+    )
+    return [
+        AlertRow(pk, received_at, action, outcome, summary, dedup_key, integration or "", payload)
+        for pk, received_at, action, outcome, summary, dedup_key, integration, payload in rows
+    ]
+
+
 def reassign_users(*, team_id: int) -> list:
     """The people an incident of the team may be handed to: its active leads and responders,
     by name. One query."""
@@ -349,13 +444,4 @@ def reassign_policies(*, team_id: int) -> list[EscalationPolicy]:
         .annotate(step_count=Count("steps"))
         .filter(step_count__gt=0)
         .order_by(Lower("name"), "id")
-    )
-
-
-def new_entries(*, incident_id: int, after_id: int, limit: int = 5) -> list[TimelineEntry]:
-    """The newest timeline entries after `after_id` (for the live region's announcement)."""
-    return list(
-        TimelineEntry.objects.filter(incident_id=incident_id, id__gt=after_id)
-        .select_related("actor__profile")
-        .order_by("-id")[:limit]
     )

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from incidents import events, ingest, outbox, workflow
-from incidents.incident_views import _clock, relative
+from incidents.incident_views import PAYLOAD_SHOWN_CHARS, _clock, pretty_json, relative
 from incidents.models import (
     Channel,
     Incident,
@@ -252,6 +252,60 @@ def test_alerts_are_listed_newest_first_with_their_payload_and_capped(client, wo
     assert "Dedup key: <code>checkout-5xx</code>" in page
     assert "&quot;rate&quot;: 52" in page and "&lt;script&gt;" in page
     assert "<details" in page and "<details open" not in page
+
+
+def test_timeline_entries_name_their_actor_and_keep_the_message_as_text(client, world):
+    """The entries are built in Python (incident_views.timeline_html): a person without a
+    display name is named by their full name, then their username; the portal's own entries
+    say "by Oncall"; messages and names keep their lines and stay text; odd `data` shows
+    nothing."""
+    incident, dana = world["incident"], world["dana"]
+    User = dana.__class__
+    full = User.objects.create_user(username="kim", first_name="Kim <i>", last_name="Lee")
+    bare = User.objects.create_user(username="zed")
+    for actor, text in ((full, "first line\r\nsecond <line>"), (bare, "by the username")):
+        workflow.incident_add_note(incident=incident, by=actor, via=Channel.API, at=T0, text=text)
+    workflow.timeline_add(
+        incident=incident,
+        kind=TimelineEntry.Kind.WARNING,
+        at=T0,
+        message="Nobody is on call on step 2",
+        data=["not", "a", "dict"],
+    )
+
+    page = html(open_page(client, dana, incident))
+
+    assert "first line<br>second &lt;line&gt;" in page
+    assert "<span>by Kim &lt;i&gt; Lee</span> <span>via API</span>" in page
+    assert "<span>by zed</span> <span>via API</span>" in page
+    warning = page[page.index('<li class="tl-entry tl-entry--warning">') :]
+    warning = warning[: warning.index("</li>")]
+    assert '<p class="tl-entry__meta"><span>by Oncall</span></p>' in warning
+    assert "(4 entries, newest first)" in page
+
+
+def test_a_huge_payload_is_cut_and_says_where_the_whole_alert_is(client, world):
+    incident = world["incident"]
+    send_alert(world["integration"], "Huge", T0 + timedelta(seconds=1), dump="x" * 60_000)
+
+    page = html(open_page(client, world["rafa"], incident))
+
+    api = reverse("api:incident-alerts", args=[incident.pk])
+    cut = f"The payload is cut here, after {PAYLOAD_SHOWN_CHARS:,} characters"
+    assert page.count(cut) == 1  # the huge one; the first alert is shown whole
+    assert f"the whole alert is in the API: <code>{api}</code>" in page
+    assert "x" * 60_000 not in page and "x" * 10_000 in page
+    assert len(page) < 100_000
+
+
+def test_pretty_json_stops_at_its_limit():
+    assert pretty_json({"a": [1, 2]}, limit=100) == ('{\n  "a": [\n    1,\n    2\n  ]\n}', False)
+    text, cut = pretty_json({"a": "é" * 50}, limit=20)
+    assert cut and text == '{\n  "a": "' + "é" * 10  # 20 characters
+    assert pretty_json(list(range(5)), limit=len(json.dumps(list(range(5)), indent=2))) == (
+        json.dumps(list(range(5)), indent=2),
+        False,
+    )
 
 
 # --- the actions offered in each status ---------------------------------------------------------
