@@ -37,13 +37,13 @@ BIN = Path(sys.executable).parent
 WRK_SCRIPTS = Path(__file__).resolve().parent / "wrk"
 EVENTS = 10_000
 DEDUP_KEYS = 100
-# Chosen by measurement on the 2-core machine (see the module docstring): an event waits for
-# its commit's WAL flush, so the server needs several requests in flight per core, which
-# threads give cheaply; sync workers (one request each, a new TCP connection per request)
-# reached a quarter of the rate.
-GUNICORN_WORKERS = 4
-GUNICORN_THREADS = 2
-CONNECTIONS = 8  # wrk's connections (and the Python fallback's client threads)
+# Chosen by measurement on the 2-core machine (see NOTES): an event waits for its commit's WAL
+# flush, so the server needs several requests in flight per core, which threads give cheaply;
+# two processes of four threads contend less for the two cores than four of two; sync workers
+# (one request each, a new TCP connection per request) reached a quarter of the rate.
+GUNICORN_WORKERS = 2
+GUNICORN_THREADS = 4
+CONNECTIONS = 6  # wrk's connections (and the Python fallback's client threads)
 CLIENT_THREADS = CONNECTIONS
 TARGET_RATE = 1_000  # events/s
 TARGET_P99_MS = 50
@@ -53,7 +53,7 @@ TARGET_P99_MS = 50
 NOTES = """
 The load comes from `wrk` (Debian package `wrk`: `apt-get install wrk`) running
 `bench/wrk/enqueue.lua`, so the client is C and leaves the cores to the portal: exactly 10,000
-events, each one different, on 8 keep-alive connections. Without wrk the bench says so in the
+events, each one different, on 6 keep-alive connections. Without wrk the bench says so in the
 notes and falls back to a Python client, whose own CPU use lowers the figures.
 
 How an event is handled (`incidents/ingest.py`, `incidents/ingest_views.py`): an event for an
@@ -65,17 +65,20 @@ duplicate check, INSERT, UPDATE, INSERT, COMMIT) and 3 Redis commands, for 5.0 m
 web process and 1.5 ms in PostgreSQL per event (measured the same way, same day). Every commit
 still waits for its WAL flush (synchronous_commit stays on: a 202 means the alert is on disk),
 so an event takes a few ms of wall-clock time however little CPU it uses, and the rate comes
-from requests in flight sharing flushes: gunicorn runs gthread workers, 4 × 2 threads.
+from requests in flight sharing flushes: gunicorn runs gthread workers, 2 × 4 threads.
 
-Measured on this 2-core machine on 2026-11-24 while other work shared it (so compare each rate
-with the `/healthz` row of the same run): with `/healthz` at 2,500–2,800 requests/s, 4 × 2
-threads took 740–925 events/s and 3 × 4 threads 979 (p99 84–99 ms), while 4 sync workers took
-202 (a quarter: one request in flight per process, a new TCP connection per request); with
-`/healthz` at 1,200, 8 sync workers took 480 events/s at p99 270 ms and 4 × 2 threads 440 at
-p99 106 ms. The code before this fast path, same wrk set-up, took 148 events/s (4 × 2 threads,
-`/healthz` 1,160) where the new code took 749 (`/healthz` 1,670). The p99 target is missed in
-every loaded run: the tail is the cores' queue, shared here with PostgreSQL, Redis, wrk and
-other jobs.
+How the set-up was chosen, on this 2-core machine on 2026-11-24, quiet (load average < 1),
+each line one run of the whole bench: 2 × 4 threads on 6 connections took 1,079 and 1,023
+events/s at p99 40 ms (twice); on 8 connections 1,039 events/s but p99 69 ms (8 requests in
+flight on 2 cores queue longer); 4 × 2 threads on 8 connections 1,098 events/s at p99 77 ms,
+on 4 connections 978 at p99 40 ms, on 6 connections 879 with a p99 of 542 ms in one run (a
+stall of the disk flush); 2 × 3 threads 976 at p99 54 ms. So more concurrency buys a little
+rate and costs the tail: 6 connections is where both targets hold. The margin is thin: one run
+started right after other work (load average 3.3) took 909 events/s at p99 52 ms, so the
+targets hold on a quiet machine with under 10% to spare on the rate. Earlier, while other
+work shared the machine, 4 sync workers took 202 events/s (one request in flight per process,
+a new TCP connection per request). The code before this fast path, same wrk set-up, took 148
+events/s where the new code took 749 (both 4 × 2 threads, machine loaded).
 """.strip()
 
 
