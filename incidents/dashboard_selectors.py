@@ -23,6 +23,7 @@ from schedules import timeline
 from schedules.models import Schedule
 
 from .models import Incident, Integration, Service
+from .selectors import role_in
 
 TeamIds = Collection[int] | None
 
@@ -80,13 +81,6 @@ class TeamPanel:
         return Role(self.role).label if self.role else ""
 
 
-def _role_in(user: AbstractBaseUser, team_id: int) -> str | None:
-    for role in Role.values:
-        if team_id in access.team_ids(user, role):
-            return role
-    return None
-
-
 def home_panels(*, user: AbstractBaseUser, now: datetime) -> list[TeamPanel]:
     """The reader's teams (every team for a superuser), each with its services and their
     triggered / acknowledged counts, and who is on call on each schedule now and next.
@@ -103,7 +97,7 @@ def home_panels(*, user: AbstractBaseUser, now: datetime) -> list[TeamPanel]:
     panels = {
         team.pk: TeamPanel(
             team=team,
-            role=_role_in(user, team.pk),
+            role=role_in(user, team.pk),
             can_read=readable is None or team.pk in readable,
         )
         for team in teams.order_by(Lower("name"), "id")

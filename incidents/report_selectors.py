@@ -7,9 +7,8 @@ from the incidents' stored milestones (triggered → acknowledged, triggered →
 `incidents.selectors.response_report`, whose `ResponseStats` these reads return too.
 """
 
-import statistics
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from django.db.models import Count, Max, Q, Value
@@ -18,7 +17,7 @@ from django.db.models.functions import Coalesce, Lower, NullIf
 from oncall.models import Team
 
 from .models import Alert, Incident
-from .selectors import ResponseStats
+from .selectors import Durations, ResponseStats
 
 TeamIds = Collection[int] | None
 
@@ -63,36 +62,6 @@ def week_of(moment: datetime, zone: tzinfo) -> date:
     """The Monday of the ISO week holding `moment` in `zone`."""
     local = moment.astimezone(zone).date()
     return local - timedelta(days=local.weekday())
-
-
-@dataclass
-class _Times:
-    """Counts and durations (seconds) of some incidents, turned into ResponseStats."""
-
-    incidents: int = 0
-    to_acknowledge: list[float] = field(default_factory=list)
-    to_resolve: list[float] = field(default_factory=list)
-
-    def add(self, triggered_at, acknowledged_at, resolved_at) -> None:
-        self.incidents += 1
-        if acknowledged_at is not None:
-            self.to_acknowledge.append((acknowledged_at - triggered_at).total_seconds())
-        if resolved_at is not None:
-            self.to_resolve.append((resolved_at - triggered_at).total_seconds())
-
-    def stats(self) -> ResponseStats:
-        def of(function, values):
-            return timedelta(seconds=function(values)) if values else None
-
-        return ResponseStats(
-            incidents=self.incidents,
-            acknowledged=len(self.to_acknowledge),
-            resolved=len(self.to_resolve),
-            mtta_mean=of(statistics.fmean, self.to_acknowledge),
-            mtta_median=of(statistics.median, self.to_acknowledge),
-            mttr_mean=of(statistics.fmean, self.to_resolve),
-            mttr_median=of(statistics.median, self.to_resolve),
-        )
 
 
 @dataclass(frozen=True)
@@ -165,8 +134,8 @@ def weekly_report(*, team_ids: TeamIds, start: date, end: date, zone: tzinfo) ->
             services_of[team_id].append((service_id, service_name))
             team_of[service_id] = team_id
 
-    def buckets() -> tuple[_Times, list[_Times]]:
-        return _Times(), [_Times() for _ in weeks]
+    def buckets() -> tuple[Durations, list[Durations]]:
+        return Durations(), [Durations() for _ in weeks]
 
     by_service = {service_id: buckets() for service_id in team_of}
     by_team = {team_id: buckets() for team_id in teams}

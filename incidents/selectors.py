@@ -43,57 +43,8 @@ def _open_incident_count() -> Count:
     return Count("incidents", filter=Q(incidents__status__in=OPEN_STATUSES))
 
 
-# --- home --------------------------------------------------------------------------------------
-
-
-@dataclass
-class TeamOverview:
-    """One team on the home page. `services` is empty when the reader may not see them
-    (an observer of the team): observers get the team's name and a way to its reports."""
-
-    team: Team
-    role: str | None
-    can_read: bool
-    services: list[Service] = field(default_factory=list)
-
-    @property
-    def open_incidents(self) -> int:
-        return sum(service.open_incidents for service in self.services)
-
-    @property
-    def role_label(self) -> str:
-        return Role(self.role).label if self.role else ""
-
-
-def team_overview(*, user: AbstractBaseUser) -> list[TeamOverview]:
-    """The reader's teams (every team for a superuser), each with its services and their open
-    incident counts. Two queries (after the reader's roles, which are cached per request)."""
-    member_of = access.team_ids(user)
-    if user.is_superuser:
-        teams = Team.objects.all()
-    else:
-        teams = Team.objects.filter(pk__in=member_of)
-    readable = access.visible_team_ids(user)
-    overview = {
-        team.pk: TeamOverview(
-            team=team,
-            role=_role_in(user, team.pk),
-            can_read=readable is None or team.pk in readable,
-        )
-        for team in teams.order_by(Lower("name"), "id")
-    }
-    readable_here = [tid for tid, row in overview.items() if row.can_read]
-    services = (
-        Service.objects.filter(team_id__in=readable_here)
-        .annotate(open_incidents=_open_incident_count())
-        .order_by(Lower("name"), "id")
-    )
-    for service in services:
-        overview[service.team_id].services.append(service)
-    return list(overview.values())
-
-
-def _role_in(user: AbstractBaseUser, team_id: int) -> str | None:
+def role_in(user: AbstractBaseUser, team_id: int) -> str | None:
+    """The reader's role in the team (lead, responder, observer), or None."""
     for role in Role.values:
         if team_id in access.team_ids(user, role):
             return role
@@ -143,7 +94,9 @@ class ResponseStats:
 
 
 @dataclass
-class _Durations:
+class Durations:
+    """Counts and durations (seconds) of some incidents, turned into ResponseStats."""
+
     incidents: int = 0
     to_acknowledge: list[float] = field(default_factory=list)
     to_resolve: list[float] = field(default_factory=list)
@@ -217,9 +170,9 @@ def response_report(*, team_ids: TeamIds, start: datetime, end: datetime) -> Res
     ).values_list("service_id", "triggered_at", "acknowledged_at", "resolved_at")
 
     team_of = {service["id"]: service["team_id"] for service in services}
-    by_service: dict[int, _Durations] = {service["id"]: _Durations() for service in services}
-    by_team: dict[int, _Durations] = {team["id"]: _Durations() for team in teams}
-    total = _Durations()
+    by_service: dict[int, Durations] = {service["id"]: Durations() for service in services}
+    by_team: dict[int, Durations] = {team["id"]: Durations() for team in teams}
+    total = Durations()
     for service_id, triggered_at, acknowledged_at, resolved_at in incidents.iterator():
         for bucket in (
             by_service.get(service_id),
@@ -494,7 +447,7 @@ class ResponseTimesReport:
     total: ResponseTimes
 
 
-def _response_times(durations: _Durations) -> ResponseTimes:
+def _response_times(durations: Durations) -> ResponseTimes:
     return ResponseTimes(
         incidents=durations.incidents,
         acknowledged=len(durations.to_acknowledge),
@@ -536,9 +489,9 @@ def response_times(
             services_of[tid].append((service_id, service_name))
             team_of[service_id] = tid
 
-    by_service = {service_id: _Durations() for service_id in team_of}
-    by_team = {tid: _Durations() for tid in teams}
-    total = _Durations()
+    by_service = {service_id: Durations() for service_id in team_of}
+    by_team = {tid: Durations() for tid in teams}
+    total = Durations()
     for service_id, triggered_at, acknowledged_at, resolved_at in incidents_query.values_list(
         "service_id", "triggered_at", "acknowledged_at", "resolved_at"
     ).iterator():

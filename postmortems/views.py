@@ -732,27 +732,15 @@ def postmortem_download(request, pk: int):
     return response
 
 
-CONTENT_FIELDS = (
-    "title",
-    "urgency",
-    "started_at",
-    "ended_at",
-    "time_zone",
-    "impact",
-    "users_affected_percent",
-    "summary_root_cause",
-    "root_cause",
-    "resolution",
-    "improvements",
-    "services",
-    "timeline_items",
-    "action_items",
-)
+# What an amendment records: the fields a person writes, then the timeline and action items.
+CONTENT_FIELDS = (*services.EDITABLE_FIELDS, "timeline_items", "action_items")
 
 
 def _current_state(postmortem: Postmortem) -> dict:
     """The postmortem's content in the shape amendments record it (`before` / `after`)."""
-    state = {name: getattr(postmortem, name) for name in CONTENT_FIELDS[:11]}
+    state = {
+        name: getattr(postmortem, name) for name in services.EDITABLE_FIELDS if name != "services"
+    }
     for name in ("started_at", "ended_at"):
         state[name] = state[name].isoformat() if state[name] else None
     if state["users_affected_percent"] is not None:

@@ -8,9 +8,7 @@ from incidents import selectors
 from incidents import services as incident_services
 from incidents.models import Incident, Service
 from incidents.views import human_duration
-from oncall import services
-from oncall.models import Role
-from oncall.tests.factories import TeamFactory, UserFactory
+from oncall.tests.factories import TeamFactory
 
 T0 = datetime(2025, 4, 1, 10, 0, tzinfo=UTC)
 APRIL = {"start": datetime(2025, 4, 1, tzinfo=UTC), "end": datetime(2025, 5, 1, tzinfo=UTC)}
@@ -149,22 +147,6 @@ def test_report_is_limited_to_the_given_teams(two_teams, django_assert_num_queri
 
 
 # --- home overview and incident counts ----------------------------------------------------------
-
-
-def test_team_overview_counts_open_incidents_per_service(two_teams, django_assert_num_queries):
-    reader = UserFactory()
-    services.membership_set(team=two_teams["alpha"], user=reader, role=Role.RESPONDER)
-    make_incident(two_teams["web"])
-    make_incident(two_teams["web"], ack=minutes(1))
-    make_incident(two_teams["web"], ack=minutes(1), res=minutes(2))
-    make_incident(two_teams["bravo_service"])
-    with django_assert_num_queries(3):  # roles, teams, services
-        (row,) = selectors.team_overview(user=reader)
-    assert {s.name: s.open_incidents for s in row.services} == {
-        "Alpha default service": 2,
-        "API": 0,
-    }
-    assert row.open_incidents == 2
 
 
 def test_incident_counts_and_list_are_scoped(two_teams):
